@@ -1,0 +1,50 @@
+/* control.c -- the registry of control types and helpers they share. */
+#include "annotate/control.h"
+
+#include <string.h>
+
+static const tly_control_type *const registry[] = {
+    &tly_control_choice,         &tly_control_multi_choice, &tly_control_text,
+    &tly_control_bbox,           &tly_control_polygon,      &tly_control_keypoints,
+    &tly_control_audio_segments, &tly_control_transcription,
+};
+
+const tly_control_type *tly_control_type_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+const char *tly_control_type_names(void)
+{
+    return "choice, multi_choice, text, bbox, polygon, keypoints, audio_segments, transcription";
+}
+
+int tly_control_check_string_set(json_t *def, const char *key, int required, size_t max,
+                                 tly_error *err)
+{
+    json_t *arr = json_object_get(def, key);
+    if (!arr) {
+        if (required)
+            return tly_fail(err, TLY_E_INVALID, "invalid_template", "'%s' is required", key);
+        return 0;
+    }
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return tly_fail(err, TLY_E_INVALID, "invalid_template", "'%s' must be a non-empty array of strings", key);
+    if (json_array_size(arr) > max)
+        return tly_fail(err, TLY_E_INVALID, "invalid_template", "'%s' has more than %zu entries", key, max);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *s = json_string_value(v);
+        if (!s || !s[0] || strlen(s) > 200)
+            return tly_fail(err, TLY_E_INVALID, "invalid_template",
+                            "'%s'[%zu] must be a non-empty string of at most 200 bytes", key, i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s, json_string_value(json_array_get(arr, j))) == 0)
+                return tly_fail(err, TLY_E_INVALID, "invalid_template", "'%s' lists '%s' twice", key, s);
+    }
+    return 0;
+}

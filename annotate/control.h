@@ -1,0 +1,49 @@
+/* control.h -- the controls a labeling template is made of.
+ *
+ * A template is {"controls":[{"name","type",...}, ...]}. Each control type lives in
+ * its own file (control_<type>.c) and exposes one tly_control_type: a table of what
+ * that control knows how to do. Today that is validating its definition in a
+ * template; answer validation, comparison with gold and aggregation are added to the
+ * same table by the crowd-work and quality rounds, so adding a control never means
+ * touching the dispatcher or the template engine.
+ *
+ * Called by annotate/template.c only; other folders go through template.h.
+ */
+#ifndef TALLY_ANNOTATE_CONTROL_H
+#define TALLY_ANNOTATE_CONTROL_H
+
+#include "core/error.h"
+
+#include <jansson.h>
+
+enum { TLY_FOR_IMAGE = 1, TLY_FOR_AUDIO = 2 };
+
+typedef struct {
+    const char *name;        /* "choice", "bbox", ... */
+    unsigned media;          /* TLY_FOR_IMAGE | TLY_FOR_AUDIO: project kinds it works in */
+    /* Keys this type accepts beyond the common ones (name, type, required, title,
+     * description); NULL-terminated. */
+    const char *const *keys;
+    /* Checks the type-specific keys of def; err's message should name the key. */
+    int (*validate_def)(json_t *def, tly_error *err);
+} tly_control_type;
+
+const tly_control_type *tly_control_type_find(const char *name);
+/* "choice, multi_choice, ..." for error messages. */
+const char *tly_control_type_names(void);
+
+/* Shared by several control types: def[key] must be a non-empty array of distinct
+ * non-empty strings (at most max entries). */
+int tly_control_check_string_set(json_t *def, const char *key, int required, size_t max,
+                                 tly_error *err);
+
+extern const tly_control_type tly_control_choice;
+extern const tly_control_type tly_control_multi_choice;
+extern const tly_control_type tly_control_text;
+extern const tly_control_type tly_control_bbox;
+extern const tly_control_type tly_control_polygon;
+extern const tly_control_type tly_control_keypoints;
+extern const tly_control_type tly_control_audio_segments;
+extern const tly_control_type tly_control_transcription;
+
+#endif

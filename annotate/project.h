@@ -1,0 +1,28 @@
+/* project.h -- creating and describing projects (the unit a manager sets up: media
+ * kind, labeling template, workflow of quality rounds, guidelines).
+ *
+ * Called by server/ route handlers. Requests arrive here as parsed JSON; this file
+ * validates them (template via template.h, workflow with defaults filled in) and
+ * stores them via storage/store.h. Output JSON is the API's project object.
+ */
+#ifndef TALLY_ANNOTATE_PROJECT_H
+#define TALLY_ANNOTATE_PROJECT_H
+
+#include "core/error.h"
+#include "storage/store.h"
+
+#include <jansson.h>
+
+/* Validates workflow (may be NULL = all defaults) and returns a new object with every
+ * default filled in, or NULL with err set (TLY_E_INVALID naming the field). */
+json_t *tly_workflow_normalize(json_t *workflow, tly_error *err);
+
+/* body: {"name","media","template","workflow"?,"guidelines"?}. On success *out is the
+ * stored project (caller clears it). */
+int tly_project_create(tly_store *st, json_t *body, int64_t created_by, tly_project *out,
+                       tly_error *err);
+
+/* The API representation of a project. New reference. */
+json_t *tly_project_json(const tly_project *p);
+
+#endif

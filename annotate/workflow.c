@@ -1,0 +1,122 @@
+/* workflow.c -- the per-project workflow configuration: how many workers judge an
+ * item, how much gold is mixed in, the quiz, trust floor, lease length, and the
+ * review / acceptance / pre-labeling rounds.
+ *
+ * The stored workflow always has every key (defaults filled at creation), so the
+ * rounds that read it never need their own defaults. Unknown keys are rejected:
+ * a typo such as "overlp" must not silently become the default.
+ */
+#include "annotate/project.h"
+#include "core/json.h"
+
+#include <string.h>
+
+typedef struct {
+    const char *key;
+    enum { T_INT, T_NUM, T_BOOL } type;
+    double min, max, def;
+} field;
+
+static const field top_fields[] = {
+    {"overlap", T_INT, 1, 100, 3},       {"max_overlap", T_INT, 1, 100, 5},
+    {"gold_rate", T_NUM, 0, 1, 0.1},     {"min_trust", T_NUM, 0, 1, 0.7},
+    {"lease_seconds", T_INT, 10, 86400, 600}, {NULL, T_INT, 0, 0, 0},
+};
+static const field quiz_fields[] = {
+    {"size", T_INT, 0, 100, 4}, {"pass", T_NUM, 0, 1, 0.75}, {NULL, T_INT, 0, 0, 0},
+};
+static const field review_fields[] = {{"sample_rate", T_NUM, 0, 1, 0.0}, {NULL, T_INT, 0, 0, 0}};
+static const field acceptance_fields[] = {{"aql", T_NUM, 0.01, 100, 1.0}, {NULL, T_INT, 0, 0, 0}};
+static const field prelabel_fields[] = {
+    {"show", T_BOOL, 0, 1, 0}, {"auto_accept", T_NUM, 0, 1, 0.95}, {"verify_rate", T_NUM, 0, 1, 0.1},
+    {NULL, T_INT, 0, 0, 0},
+};
+
+static const struct {
+    const char *key;
+    const field *fields;
+} sections[] = {
+    {"quiz", quiz_fields}, {"review", review_fields}, {"acceptance", acceptance_fields},
+    {"prelabel", prelabel_fields}, {NULL, NULL},
+};
+
+/* Copies each field of `fields` from in (may be NULL) to out, validated, or its default. */
+static int fill(json_t *in, const field *fields, const char *where, json_t *out, tly_error *err)
+{
+    if (in) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(in, key, v) {
+            int known = 0;
+            for (const field *f = fields; f->key && !known; f++)
+                known = strcmp(f->key, key) == 0;
+            for (int s = 0; !known && !where[0] && sections[s].key; s++)
+                known = strcmp(sections[s].key, key) == 0;
+            if (!known)
+                return tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow%s%s: unknown field '%s'",
+                                where[0] ? "." : "", where, key);
+        }
+    }
+    for (const field *f = fields; f->key; f++) {
+        tly_error sub;
+        int rc = 1;
+        json_t *val = NULL;
+        if (f->type == T_INT) {
+            int64_t x = (int64_t)f->def;
+            rc = in ? tly_json_get_int(in, f->key, 0, (int64_t)f->min, (int64_t)f->max, &x, &sub) : 1;
+            val = json_integer(x);
+        } else if (f->type == T_NUM) {
+            double x = f->def;
+            rc = in ? tly_json_get_number(in, f->key, 0, f->min, f->max, &x, &sub) : 1;
+            val = json_real(x);
+        } else {
+            int x = f->def != 0;
+            rc = in ? tly_json_get_bool(in, f->key, 0, &x, &sub) : 1;
+            val = json_boolean(x);
+        }
+        if (rc < 0) {
+            json_decref(val);
+            return tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow%s%s: %s",
+                            where[0] ? "." : "", where, sub.message);
+        }
+        json_object_set_new(out, f->key, val);
+    }
+    return 0;
+}
+
+json_t *tly_workflow_normalize(json_t *workflow, tly_error *err)
+{
+    if (workflow && !json_is_object(workflow)) {
+        tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow must be an object");
+        return NULL;
+    }
+    json_t *out = json_object();
+    if (fill(workflow, top_fields, "", out, err) < 0)
+        goto fail;
+    /* max_overlap defaults to at least overlap, so "overlap":7 alone is valid. */
+    int64_t overlap = json_integer_value(json_object_get(out, "overlap"));
+    int64_t max_overlap = json_integer_value(json_object_get(out, "max_overlap"));
+    int explicit_max = workflow && json_object_get(workflow, "max_overlap");
+    if (max_overlap < overlap && explicit_max) {
+        tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow: max_overlap (%lld) is less than overlap (%lld)",
+                 (long long)max_overlap, (long long)overlap);
+        goto fail;
+    }
+    if (max_overlap < overlap)
+        json_object_set_new(out, "max_overlap", json_integer(overlap));
+    for (int s = 0; sections[s].key; s++) {
+        json_t *in = workflow ? json_object_get(workflow, sections[s].key) : NULL;
+        if (in && !json_is_object(in)) {
+            tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow.%s must be an object", sections[s].key);
+            goto fail;
+        }
+        json_t *sec = json_object();
+        json_object_set_new(out, sections[s].key, sec);
+        if (fill(in, sections[s].fields, sections[s].key, sec, err) < 0)
+            goto fail;
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}

@@ -1,0 +1,162 @@
+/* config.c -- tallyd's command line.
+ *
+ * Flags only (no config file yet): everything an operator sets is visible in the
+ * process list and the unit file. Sizes accept K/M/G suffixes.
+ */
+#include "server/app.h"
+#include "core/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tallyd [options]\n"
+            "  --data DIR            data directory (default ./var): tally.db, blobs/, spool/, admin.token\n"
+            "  --listen HOST:PORT    address to serve HTTP on (default 127.0.0.1:8080; port 0 = any free port,\n"
+            "                        written to DATA/tallyd.addr)\n"
+            "  --db URL              metadata store (default sqlite:DATA/tally.db)\n"
+            "  --blobs URL           blob store (default file:DATA/blobs)\n"
+            "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
+            "  --job-threads N       background job threads (default: number of cores)\n"
+            "  --http-threads N      HTTP threads (default: number of cores)\n"
+            "  --max-body SIZE       largest JSON request body (default 16M)\n"
+            "  --max-file-size SIZE  largest ingested file (default 512M)\n"
+            "  --log-level LEVEL     debug, info, warn or error (default info)\n"
+            "  --version, --help\n",
+            MAX_IMPORT_ROOTS);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s)
+        return -1;
+    switch (*end) {
+    case 'K': case 'k': v <<= 10; end++; break;
+    case 'M': case 'm': v <<= 20; end++; break;
+    case 'G': case 'g': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end || v == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_listen(const char *s, tly_config *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof cfg->listen_host)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        return -1;
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)(colon - s), s);
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+int tly_config_parse(int argc, char **argv, tly_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "./var");
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->job_threads = cores > 0 ? (int)cores : 2;
+    cfg->http_threads = cores > 0 ? (int)cores : 2;
+    cfg->max_json_body = 16u << 20;
+    cfg->max_file_size = 512ull << 20;
+    cfg->log_level = TLY_LOG_INFO;
+
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
+        {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
+        {"import-root", required_argument, 0, O_ROOT},   {"job-threads", required_argument, 0, O_JOBS},
+        {"http-threads", required_argument, 0, O_HTTP},  {"max-body", required_argument, 0, O_BODY},
+        {"max-file-size", required_argument, 0, O_FILE}, {"log-level", required_argument, 0, O_LOG},
+        {"version", no_argument, 0, O_VER},              {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        uint64_t size;
+        tly_log_level level;
+        switch (c) {
+        case O_DATA:
+            snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", optarg);
+            break;
+        case O_LISTEN:
+            if (parse_listen(optarg, cfg) < 0) {
+                fprintf(stderr, "tallyd: --listen wants HOST:PORT, got '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case O_DB:
+            snprintf(cfg->db_url, sizeof cfg->db_url, "%s", optarg);
+            break;
+        case O_BLOBS:
+            snprintf(cfg->blobs_url, sizeof cfg->blobs_url, "%s", optarg);
+            break;
+        case O_ROOT:
+            if (cfg->n_import_roots == MAX_IMPORT_ROOTS || optarg[0] != '/') {
+                fprintf(stderr, "tallyd: --import-root wants an absolute directory (at most %d)\n", MAX_IMPORT_ROOTS);
+                return -1;
+            }
+            cfg->import_roots[cfg->n_import_roots++] = optarg;
+            break;
+        case O_JOBS:
+        case O_HTTP: {
+            int n = atoi(optarg);
+            if (n < 1 || n > 256) {
+                fprintf(stderr, "tallyd: thread counts must be 1..256\n");
+                return -1;
+            }
+            *(c == O_JOBS ? &cfg->job_threads : &cfg->http_threads) = n;
+            break;
+        }
+        case O_BODY:
+        case O_FILE:
+            if (parse_size(optarg, &size) < 0) {
+                fprintf(stderr, "tallyd: bad size '%s' (e.g. 512M)\n", optarg);
+                return -1;
+            }
+            if (c == O_BODY)
+                cfg->max_json_body = (size_t)size;
+            else
+                cfg->max_file_size = size;
+            break;
+        case O_LOG:
+            if (tly_log_parse_level(optarg, &level) < 0) {
+                fprintf(stderr, "tallyd: --log-level is debug, info, warn or error\n");
+                return -1;
+            }
+            cfg->log_level = (int)level;
+            break;
+        case O_VER:
+            printf("tallyd %s\n", TALLY_VERSION);
+            return 1;
+        case O_HELP:
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tallyd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* handlers.h -- the route handlers, grouped by resource (handlers_*.c), listed in
+ * the route table in routes.c. Each takes a request whose route matched and whose
+ * caller is authenticated and allowed by the table's roles; it checks anything
+ * finer (ownership), calls the domain, and sets the reply. Only server/ uses this.
+ */
+#ifndef TALLY_SERVER_HANDLERS_H
+#define TALLY_SERVER_HANDLERS_H
+
+#include "server/http.h"
+
+void h_healthz(tly_req *r);
+void h_metrics(tly_req *r);
+void h_user_create(tly_req *r);
+void h_me(tly_req *r);
+
+void h_project_create(tly_req *r);
+void h_project_list(tly_req *r);
+void h_project_get(tly_req *r);
+void h_project_stats(tly_req *r);
+
+void h_batch_create(tly_req *r);
+void h_batch_list(tly_req *r);
+void h_batch_get(tly_req *r);
+void h_batch_errors(tly_req *r);
+void h_batch_close(tly_req *r);
+void h_upload_finish(tly_req *r);
+int h_upload_begin(tly_req *r, tly_error *err);
+int h_upload_chunk(tly_req *r, const char *data, size_t len, tly_error *err);
+void h_upload_abort(tly_req *r);
+
+void h_item_list(tly_req *r);
+void h_item_get(tly_req *r);
+void h_item_media(tly_req *r);
+void h_item_thumbnail(tly_req *r);
+void h_item_waveform(tly_req *r);
+void h_item_gold_put(tly_req *r);
+void h_item_gold_delete(tly_req *r);
+
+#endif

@@ -1,0 +1,151 @@
+/* jobrunner.c -- background threads that run the store's jobs.
+ *
+ * Each thread claims one job at a time with a lease (store.h), runs it through the
+ * domain that owns its kind, and on failure puts it back with exponential backoff
+ * (or, after MAX_ATTEMPTS, marks it failed for inspection). Idle threads sleep on a
+ * condition variable that enqueuers signal (tly_jobrunner_wake), with a timeout so
+ * that jobs whose run_after comes due, or that another node enqueued, are seen too.
+ * Stopping lets running jobs finish: every job is bounded (file size caps, fetch
+ * timeouts), and a job cut off by a crash is simply claimed again after restart.
+ */
+#include "server/app.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ATTEMPTS 5
+#define LEASE_MS (10 * 60 * 1000)
+#define IDLE_WAIT_MS 500
+
+struct tly_jobrunner {
+    tly_app *app;
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+    unsigned pending_wakes;
+};
+
+void tly_jobrunner_wake(void *arg)
+{
+    tly_jobrunner *jr = arg;
+    if (!jr)
+        return;
+    pthread_mutex_lock(&jr->lock);
+    jr->pending_wakes++;
+    pthread_cond_broadcast(&jr->wake);
+    pthread_mutex_unlock(&jr->lock);
+}
+
+static void idle_wait(tly_jobrunner *jr)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)IDLE_WAIT_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&jr->lock);
+    while (!jr->stopping && jr->pending_wakes == 0)
+        if (pthread_cond_timedwait(&jr->wake, &jr->lock, &until) != 0)
+            break;
+    if (jr->pending_wakes)
+        jr->pending_wakes--;
+    pthread_mutex_unlock(&jr->lock);
+}
+
+static int stopping(tly_jobrunner *jr)
+{
+    pthread_mutex_lock(&jr->lock);
+    int s = jr->stopping;
+    pthread_mutex_unlock(&jr->lock);
+    return s;
+}
+
+static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
+{
+    if (strcmp(job->kind, TLY_JOB_INGEST_FILE) == 0 || strcmp(job->kind, TLY_JOB_EXPAND_BATCH) == 0)
+        return tly_ingest_run_job(jr->app->ingest, job, err);
+    return tly_fail(err, TLY_E_INTERNAL, "unknown_job", "no runner for job kind '%s'", job->kind);
+}
+
+static void *worker_main(void *arg)
+{
+    tly_jobrunner *jr = arg;
+    tly_store *st = jr->app->store;
+    tly_counter *done = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"done\"");
+    tly_counter *retried = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"retry\"");
+    tly_counter *failed = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"failed\"");
+    while (!stopping(jr)) {
+        tly_job job = {0};
+        tly_error err;
+        int rc = tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &job, &err);
+        if (rc != 0) {
+            if (rc < 0 && err.status != TLY_E_BUSY)
+                LOG_ERROR("jobs", "claim failed: %s", err.message);
+            idle_wait(jr);
+            continue;
+        }
+        rc = run_one(jr, &job, &err);
+        if (rc == 0) {
+            tly_counter_add(done, 1);
+        } else if (rc == 1 || job.attempts < MAX_ATTEMPTS) {
+            int64_t delay = 1000LL << (job.attempts < 6 ? job.attempts : 6);
+            LOG_WARN("jobs", "job %lld (%s) attempt %d: %s; retrying in %lld ms", (long long)job.id, job.kind,
+                     job.attempts, err.message, (long long)delay);
+            tly_error e2;
+            if (tly_store_job_retry(st, job.id, err.message, delay, &e2) < 0)
+                LOG_ERROR("jobs", "cannot requeue job %lld: %s", (long long)job.id, e2.message);
+            tly_counter_add(retried, 1);
+        } else {
+            LOG_ERROR("jobs", "job %lld (%s) failed for good: %s", (long long)job.id, job.kind, err.message);
+            tly_error e2;
+            if (tly_ingest_abandon_job(jr->app->ingest, &job, err.message, &e2) < 0)
+                LOG_ERROR("jobs", "cannot mark job %lld failed: %s", (long long)job.id, e2.message);
+            tly_counter_add(failed, 1);
+        }
+        tly_job_clear(&job);
+    }
+    return NULL;
+}
+
+int tly_jobrunner_start(tly_app *app, int threads, tly_jobrunner **out, tly_error *err)
+{
+    tly_jobrunner *jr = calloc(1, sizeof *jr);
+    if (!jr || !(jr->threads = calloc((size_t)threads, sizeof *jr->threads))) {
+        free(jr);
+        return tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
+    }
+    jr->app = app;
+    pthread_mutex_init(&jr->lock, NULL);
+    pthread_cond_init(&jr->wake, NULL);
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&jr->threads[i], NULL, worker_main, jr) != 0) {
+            tly_jobrunner_stop(jr);
+            return tly_fail(err, TLY_E_INTERNAL, "internal", "cannot start job threads");
+        }
+        jr->nthreads++;
+    }
+    *out = jr;
+    return 0;
+}
+
+void tly_jobrunner_stop(tly_jobrunner *jr)
+{
+    if (!jr)
+        return;
+    pthread_mutex_lock(&jr->lock);
+    jr->stopping = 1;
+    pthread_cond_broadcast(&jr->wake);
+    pthread_mutex_unlock(&jr->lock);
+    for (int i = 0; i < jr->nthreads; i++)
+        pthread_join(jr->threads[i], NULL);
+    pthread_mutex_destroy(&jr->lock);
+    pthread_cond_destroy(&jr->wake);
+    free(jr->threads);
+    free(jr);
+}

@@ -1,0 +1,104 @@
+/* routes.c -- the route table and path matching.
+ *
+ * The table is the one place that says which endpoints exist, who may call them and
+ * how their bodies are read; docs/API.md mirrors it. Matching is a linear scan over
+ * path segments: ":id" matches a positive decimal integer (anything else is 404, so
+ * ids never reach a handler unparsed), "*" matches the rest of the path.
+ */
+#include "server/handlers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const tly_route tly_routes[] = {
+    {"GET", "/healthz", "healthz", R_PUBLIC, 0, h_healthz, NULL, NULL, NULL},
+    {"GET", "/metrics", "metrics", R_PUBLIC, 0, h_metrics, NULL, NULL, NULL},
+    {"POST", "/v1/users", "create_user", R_STAFF, F_JSON_BODY, h_user_create, NULL, NULL, NULL},
+    {"GET", "/v1/me", "me", R_ANY, 0, h_me, NULL, NULL, NULL},
+    {"POST", "/v1/projects", "create_project", R_STAFF, F_JSON_BODY, h_project_create, NULL, NULL, NULL},
+    {"GET", "/v1/projects", "list_projects", R_ANY, 0, h_project_list, NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id", "get_project", R_ANY, 0, h_project_get, NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id/stats", "project_stats", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_project_stats,
+     NULL, NULL, NULL},
+    {"POST", "/v1/projects/:id/batches", "create_batch", R_STAFF, F_JSON_BODY, h_batch_create, NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id/batches", "list_batches", R_STAFF, F_HIDE_FROM_WORKER, h_batch_list, NULL, NULL,
+     NULL},
+    {"GET", "/v1/projects/:id/items", "list_items", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_item_list, NULL,
+     NULL, NULL},
+    {"GET", "/v1/batches/:id", "get_batch", R_STAFF, F_HIDE_FROM_WORKER, h_batch_get, NULL, NULL, NULL},
+    {"GET", "/v1/batches/:id/errors", "batch_errors", R_STAFF, F_HIDE_FROM_WORKER, h_batch_errors, NULL, NULL,
+     NULL},
+    {"POST", "/v1/batches/:id/close", "close_batch", R_STAFF, F_HIDE_FROM_WORKER, h_batch_close, NULL, NULL, NULL},
+    {"PUT", "/v1/batches/:id/files/*", "upload_file", R_STAFF, F_STREAM_BODY | F_HIDE_FROM_WORKER,
+     h_upload_finish, h_upload_begin, h_upload_chunk, h_upload_abort},
+    {"GET", "/v1/items/:id", "get_item", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_item_get, NULL, NULL, NULL},
+    {"GET", "/v1/items/:id/media", "item_media", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_item_media, NULL,
+     NULL, NULL},
+    {"GET", "/v1/items/:id/thumbnail", "item_thumbnail", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
+     h_item_thumbnail, NULL, NULL, NULL},
+    {"GET", "/v1/items/:id/waveform", "item_waveform", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
+     h_item_waveform, NULL, NULL, NULL},
+    {"PUT", "/v1/items/:id/gold", "set_gold", R_STAFF, F_JSON_BODY | F_HIDE_FROM_WORKER, h_item_gold_put, NULL,
+     NULL, NULL},
+    {"DELETE", "/v1/items/:id/gold", "clear_gold", R_STAFF, F_HIDE_FROM_WORKER, h_item_gold_delete, NULL, NULL,
+     NULL},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},
+};
+
+/* Matches one pattern against path; fills captures on success. */
+static int match(const char *pattern, const char *path, tly_req *r)
+{
+    int nids = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '*') {
+            size_t n = strlen(s);
+            if (n == 0 || n >= sizeof r->tail)
+                return 0;
+            memcpy(r->tail, s, n + 1);
+            return 1;
+        }
+        if (p[0] == ':') {
+            const char *seg_end = strchr(s, '/');
+            size_t len = seg_end ? (size_t)(seg_end - s) : strlen(s);
+            if (len == 0 || len > 18 || nids == 4)
+                return 0;
+            int64_t v = 0;
+            for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                    return 0;
+                v = v * 10 + (s[i] - '0');
+            }
+            if (v <= 0)
+                return 0;
+            r->ids[nids++] = v;
+            s += len;
+            p = strchr(p, '/');
+            if (!p)
+                return *s == '\0';
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    if (*p == '*')
+        return 0;   /* "*" needs at least one character */
+    return *p == '\0' && *s == '\0';
+}
+
+const tly_route *tly_route_match(tly_req *r, const char *method, const char *path,
+                                 int *method_mismatch)
+{
+    *method_mismatch = 0;
+    for (const tly_route *rt = tly_routes; rt->method; rt++) {
+        if (!match(rt->pattern, path, r))
+            continue;
+        if (strcmp(rt->method, method) == 0)
+            return rt;
+        *method_mismatch = 1;
+    }
+    return NULL;
+}

@@ -1,0 +1,72 @@
+/* blob.h -- the blob store: media, thumbnails and waveforms, named by content.
+ *
+ * A blob's name is the lowercase hex SHA-256 of its bytes, so the same bytes are
+ * stored once and a name always means the same content. A blob store has a backend,
+ * chosen by URL at open time, that is a table of functions (like Redis's connection
+ * types): the local file system today, S3-compatible object stores later.
+ *
+ * Local layout: ROOT/ab/cd/abcd...  (two fan-out levels), temp files in ROOT/tmp.
+ * Writes go to a temp file that is fsync'ed and renamed into place, and the directory
+ * is fsync'ed, so a crash never leaves a half blob under a real name; start-up sweeps
+ * ROOT/tmp (tly_blob_sweep_tmp).
+ *
+ * All functions are safe to call from many threads at once.
+ */
+#ifndef TALLY_STORAGE_BLOB_H
+#define TALLY_STORAGE_BLOB_H
+
+#include "core/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct tly_blob_store tly_blob_store;
+
+/* url: "file:PATH" or a plain directory path (created if missing). "s3://..." is
+ * reserved for the S3 backend (TLY_E_UNSUPPORTED until it exists). */
+int tly_blob_open(const char *url, tly_blob_store **out, tly_error *err);
+void tly_blob_close(tly_blob_store *bs);
+const char *tly_blob_backend_name(const tly_blob_store *bs);   /* "file" */
+
+/* Streaming writer: bytes are hashed as they arrive and commit names the blob.
+ * Writing past max_size fails with TLY_E_TOO_LARGE (code "too_large"). */
+typedef struct tly_blob_writer tly_blob_writer;
+int tly_blob_writer_new(tly_blob_store *bs, uint64_t max_size, tly_blob_writer **out,
+                        tly_error *err);
+int tly_blob_write(tly_blob_writer *w, const void *data, size_t len, tly_error *err);
+/* Makes the blob durable under its hash and frees w (also on failure). */
+int tly_blob_writer_commit(tly_blob_writer *w, char sha256_out[65], uint64_t *size_out,
+                           tly_error *err);
+void tly_blob_writer_abort(tly_blob_writer *w);
+
+/* Store the bytes of a local file. If sha256 is given it must be the file's hash
+ * (the caller computed it from the same bytes); otherwise it is computed. With
+ * move_ok the backend may take the file itself (rename) instead of copying it;
+ * the file is gone afterwards in either case only if move_ok. */
+int tly_blob_put_file(tly_blob_store *bs, const char *path, const char *sha256, int move_ok,
+                      char sha256_out[65], tly_error *err);
+int tly_blob_put_buf(tly_blob_store *bs, const void *data, size_t len, char sha256_out[65],
+                     tly_error *err);
+
+/* 1 if present, 0 if not, -1 on error. size_out optional. */
+int tly_blob_exists(tly_blob_store *bs, const char *sha256, uint64_t *size_out,
+                    tly_error *err);
+int tly_blob_delete(tly_blob_store *bs, const char *sha256, tly_error *err);
+
+/* Reading: random access, so HTTP Range requests can be served. */
+typedef struct tly_blob_reader tly_blob_reader;
+int tly_blob_open_read(tly_blob_store *bs, const char *sha256, tly_blob_reader **out,
+                       tly_error *err);   /* NOT_FOUND if absent */
+uint64_t tly_blob_reader_size(const tly_blob_reader *r);
+/* pread(2) semantics: bytes read, 0 at end, -1 on error. */
+ssize_t tly_blob_read_at(tly_blob_reader *r, void *buf, size_t len, uint64_t offset);
+/* A file descriptor for zero-copy sending, or -1 if the backend has none. The reader
+ * keeps ownership. */
+int tly_blob_reader_fd(const tly_blob_reader *r);
+void tly_blob_reader_close(tly_blob_reader *r);
+
+/* Remove temp files left by interrupted writes. Returns the number removed or -1. */
+int tly_blob_sweep_tmp(tly_blob_store *bs, tly_error *err);
+
+#endif

@@ -1,0 +1,170 @@
+/* migrations.c -- the schema, as an ordered list of versioned steps.
+ *
+ * schema_migrations(version, applied_at) records which steps a database has. At open
+ * every step not recorded yet is applied in its own write transaction (BEGIN
+ * IMMEDIATE), and the "already applied?" check is made inside that transaction, so
+ * two processes opening the same fresh database cannot both apply a step. A step is
+ * never edited once released: schema changes are new steps appended to the list.
+ *
+ * The SQL is written for both SQLite and PostgreSQL. The one place they differ, the
+ * auto-increment primary key, is spelled "@PK@" and replaced by the driver's pk_type.
+ *
+ * Conventions: times are BIGINT milliseconds since the epoch; JSON is TEXT; enums
+ * are stored by name (readable in a SQL shell, stable if the C enum is reordered).
+ * Batch counts are not stored: they are derived from batch_files when a batch is
+ * read (store_batches.c), so they can never drift from the rows they count.
+ */
+#include "storage/sql.h"
+
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#include <stdlib.h>
+
+struct migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+
+static const struct migration steps[] = {
+    {1, "initial schema",
+     "CREATE TABLE users ("
+     "  id @PK@,"
+     "  name TEXT NOT NULL UNIQUE,"
+     "  role TEXT NOT NULL,"
+     "  token_sha256 TEXT NOT NULL,"
+     "  created_at BIGINT NOT NULL);"
+     "CREATE UNIQUE INDEX users_token ON users (token_sha256);"
+
+     /* created_by is not a foreign key: projects outlive the users who made them. */
+     "CREATE TABLE projects ("
+     "  id @PK@,"
+     "  name TEXT NOT NULL,"
+     "  media TEXT NOT NULL,"
+     "  state TEXT NOT NULL,"
+     "  template_json TEXT,"
+     "  workflow TEXT,"
+     "  guidelines TEXT,"
+     "  created_by BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL);"
+
+     "CREATE TABLE batches ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  name TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  source TEXT,"
+     "  closed INTEGER NOT NULL DEFAULT 0,"
+     "  error TEXT,"
+     "  created_at BIGINT NOT NULL,"
+     "  closed_at BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX batches_project ON batches (project_id, id);"
+
+     "CREATE TABLE batch_files ("
+     "  id @PK@,"
+     "  batch_id BIGINT NOT NULL REFERENCES batches (id),"
+     "  name TEXT NOT NULL,"
+     "  source_kind TEXT NOT NULL,"
+     "  location TEXT,"
+     "  sha256 TEXT NOT NULL DEFAULT '',"
+     "  size BIGINT NOT NULL DEFAULT 0,"
+     "  gold TEXT,"
+     "  meta TEXT,"
+     "  state TEXT NOT NULL DEFAULT 'pending',"
+     "  error_code TEXT NOT NULL DEFAULT '',"
+     "  error_message TEXT,"
+     "  item_id BIGINT NOT NULL DEFAULT 0,"
+     "  created_at BIGINT NOT NULL,"
+     "  finished_at BIGINT NOT NULL DEFAULT 0,"
+     "  UNIQUE (batch_id, name));"
+     /* Serves the per-state counts and the per-state listing (keyset on id). */
+     "CREATE INDEX batch_files_state ON batch_files (batch_id, state, id);"
+     /* Start-up recovery maps spool files back to their rows. */
+     "CREATE INDEX batch_files_location ON batch_files (source_kind, location);"
+
+     /* batch_id is informational (0 for items not from a batch): no foreign key. */
+     "CREATE TABLE items ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  batch_id BIGINT NOT NULL DEFAULT 0,"
+     "  name TEXT NOT NULL,"
+     "  sha256 TEXT NOT NULL,"
+     "  size BIGINT NOT NULL DEFAULT 0,"
+     "  state TEXT NOT NULL,"
+     "  media TEXT,"
+     "  thumb_sha256 TEXT NOT NULL DEFAULT '',"
+     "  waveform_sha256 TEXT NOT NULL DEFAULT '',"
+     "  gold TEXT,"
+     "  meta TEXT,"
+     "  created_at BIGINT NOT NULL,"
+     "  UNIQUE (project_id, sha256));"
+     "CREATE INDEX items_state ON items (project_id, state, id);"
+
+     "CREATE TABLE jobs ("
+     "  id @PK@,"
+     "  kind TEXT NOT NULL,"
+     "  ref_id BIGINT NOT NULL DEFAULT 0,"
+     "  payload TEXT,"
+     "  state TEXT NOT NULL,"          /* queued | running | failed (done rows are deleted) */
+     "  owner TEXT,"
+     "  lease_until BIGINT NOT NULL DEFAULT 0,"
+     "  run_after BIGINT NOT NULL DEFAULT 0,"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  last_error TEXT,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL);"
+     /* Claiming looks for (queued, run_after <= now) or (running, lease_until < now). */
+     "CREATE INDEX jobs_due ON jobs (state, run_after);"
+     "CREATE INDEX jobs_lease ON jobs (state, lease_until);"
+     "CREATE INDEX jobs_owner ON jobs (owner, state);"},
+};
+
+static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)
+{
+    if (tly_store_begin(st, err) < 0)
+        return -1;
+    int rc = sq_int64(st, "SELECT version FROM schema_migrations WHERE version = ?", NULL, err,
+                      "i", (int64_t)m->version);
+    if (rc == 0) {   /* applied already, possibly by another process just now */
+        tly_store_rollback(st);
+        return 0;
+    }
+    char *sql = NULL;
+    if (rc == 1 && !(sql = sq_substitute(m->sql, "@PK@", st->drv->pk_type)))
+        rc = tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    if (rc == 1)
+        rc = st->drv->exec(c, sql, err);
+    free(sql);
+    if (rc == 0)
+        rc = sq_exec(st, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", err,
+                     "ii", (int64_t)m->version, tly_now_ms());
+    if (rc == 0)
+        rc = tly_store_commit(st, err);
+    if (rc < 0) {
+        tly_store_rollback(st);
+        return -1;
+    }
+    LOG_INFO("storage", "applied schema migration %d (%s)", m->version, m->name);
+    return 0;
+}
+
+int sq_migrate(tly_store *st, tly_error *err)
+{
+    tly_sql_conn *c = sq_conn(st, err);
+    if (!c)
+        return -1;
+    if (st->drv->exec(c,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "  version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                      err) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (apply(st, c, &steps[i], err) < 0) {
+            tly_error_prefix(err, "schema migration %d (%s): ", steps[i].version,
+                             steps[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}

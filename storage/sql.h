@@ -1,0 +1,163 @@
+/* sql.h -- the SQL driver layer under store.h (internal to storage/).
+ *
+ * A driver is a table of functions (struct tly_sql_driver), the way Redis hides its
+ * connection types behind a vtable: sqlite.c fills one for SQLite, and a PostgreSQL
+ * driver (libpq) will fill another. The store operations (store_*.c) are written once
+ * against this table in SQL both engines accept:
+ *   - `?` placeholders (the PG driver rewrites them to $1, $2, ...);
+ *   - INTEGER / BIGINT / TEXT / DOUBLE PRECISION column types;
+ *   - INSERT ... RETURNING id, ON CONFLICT (...) DO NOTHING;
+ *   - anything that must differ between dialects lives in the driver table (pk_type,
+ *     claim_lock) and is substituted into SQL text once, never decided by if/else in
+ *     the operations.
+ *
+ * Statements are cached per connection, keyed by the *pointer* of the SQL text: the
+ * operations pass string literals (or strings that live as long as the store), so a
+ * pointer compare finds the prepared statement without hashing the text.
+ *
+ * On top of the driver sit the sq_* helpers, so that a store operation is one call:
+ * sq_exec / sq_one / sq_list / sq_each take the SQL, a bind format and the arguments:
+ *
+ *     i  int64_t            t  const char * (NULL binds SQL NULL)
+ *     f  double             j  json_t * stored as TEXT (NULL binds SQL NULL)
+ *     n  (no argument) NULL
+ *
+ * Note the C varargs rule: an `i` argument must really be an int64_t (cast ints).
+ *
+ * Connections: one per thread per store, opened lazily on first use and kept under a
+ * pthread key whose destructor closes it when the thread exits. Every connection is
+ * also on a global, mutex-protected registry, so tly_store_close can close those of
+ * threads that are still alive (it deletes the key first, so their exit never runs
+ * the destructor a second time). Threads must be done using a store before it is
+ * closed.
+ */
+#ifndef TALLY_STORAGE_SQL_H
+#define TALLY_STORAGE_SQL_H
+
+#include "core/error.h"
+#include "storage/store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tly_sql_conn tly_sql_conn;   /* driver-defined */
+typedef struct tly_sql_stmt tly_sql_stmt;   /* driver-defined */
+
+struct tly_sql_driver {
+    const char *name;          /* "sqlite" */
+    /* Dialect pieces substituted into SQL text (migrations.c, store.c). */
+    const char *pk_type;       /* "@PK@" in migrations: auto-increment primary key */
+    const char *claim_lock;    /* job-claim subquery suffix: "" or "FOR UPDATE SKIP LOCKED" */
+
+    int (*connect)(const char *dsn, tly_sql_conn **out, tly_error *err);
+    void (*disconnect)(tly_sql_conn *c);
+    /* One or more statements without parameters or result rows (DDL, pragmas). */
+    int (*exec)(tly_sql_conn *c, const char *sql, tly_error *err);
+    /* Returns the cached prepared statement for this SQL text pointer (ready to bind). */
+    tly_sql_stmt *(*prepare)(tly_sql_conn *c, const char *sql, tly_error *err);
+    /* Parameters are numbered from 1. Return 0 or -1. */
+    int (*bind_int64)(tly_sql_stmt *s, int idx, int64_t v);
+    int (*bind_text)(tly_sql_stmt *s, int idx, const char *v);
+    int (*bind_null)(tly_sql_stmt *s, int idx);
+    int (*bind_double)(tly_sql_stmt *s, int idx, double v);
+    /* 1 = a row is available, 0 = done, -1 = error (err filled, status mapped). */
+    int (*step)(tly_sql_stmt *s, tly_error *err);
+    /* Columns are numbered from 0. column_text returns NULL for SQL NULL; the pointer
+     * is valid until the next step or reset. */
+    int64_t (*column_int64)(tly_sql_stmt *s, int col);
+    double (*column_double)(tly_sql_stmt *s, int col);
+    const char *(*column_text)(tly_sql_stmt *s, int col);
+    int (*column_is_null)(tly_sql_stmt *s, int col);
+    /* Ends the current execution and clears bindings; the statement stays cached. */
+    void (*reset)(tly_sql_stmt *s);
+    /* Write transaction (SQLite: BEGIN IMMEDIATE, retried while the database is busy). */
+    int (*begin)(tly_sql_conn *c, tly_error *err);
+    int (*commit)(tly_sql_conn *c, tly_error *err);
+    void (*rollback)(tly_sql_conn *c);
+};
+
+extern const struct tly_sql_driver tly_sqlite_driver;
+
+struct tly_store {
+    const struct tly_sql_driver *drv;
+    char *dsn;                 /* what the driver's connect() takes */
+    pthread_key_t key;         /* this thread's struct sq_conn */
+    char *sql_job_claim;       /* built once with drv->claim_lock; see store_jobs.c */
+    int key_ok;                /* key was created (for close after a failed open) */
+};
+
+/* store_jobs.c: the claim statement with "@LOCK@" where drv->claim_lock goes. */
+extern const char sq_job_claim_template[];
+
+/* This thread's driver connection to st, opened on first use. NULL on error. */
+tly_sql_conn *sq_conn(tly_store *st, tly_error *err);
+
+/* The current result row, as handed to row functions. */
+typedef struct {
+    const struct tly_sql_driver *drv;
+    tly_sql_stmt *stmt;
+} sq_row;
+
+/* Reads one result row into ctx. Returns 0, or -1 with err filled to stop. */
+typedef int (*sq_row_fn)(const sq_row *r, void *ctx, tly_error *err);
+typedef void (*sq_clear_fn)(void *rec);
+
+/* Run sql with the bound arguments, calling fn (may be NULL) for every row.
+ * Returns the number of rows (>= 0) or -1. */
+int64_t sq_each(tly_store *st, const char *sql, sq_row_fn fn, void *ctx, tly_error *err,
+                const char *fmt, ...);
+/* Run sql, ignoring result rows. 0 or -1. */
+int sq_exec(tly_store *st, const char *sql, tly_error *err, const char *fmt, ...);
+/* First column of the first row as int64 into *out (may be NULL).
+ * Returns 0 if there was a row, 1 if none, -1 on error. */
+int sq_int64(tly_store *st, const char *sql, int64_t *out, tly_error *err, const char *fmt,
+             ...);
+/* INSERT ... RETURNING id: the new id into *id_out (may be NULL). 0 or -1. */
+int sq_insert(tly_store *st, const char *sql, int64_t *id_out, tly_error *err, const char *fmt,
+              ...);
+/* Zero rec (recsz bytes), read the first row into it with fn. No row: NOT_FOUND with
+ * message "<what> not found". On error rec is cleared with clear (if not NULL). */
+int sq_one(tly_store *st, const char *sql, sq_row_fn fn, sq_clear_fn clear, void *rec,
+           size_t recsz, const char *what, tly_error *err, const char *fmt, ...);
+/* Every row into a malloc'd array of recsz-byte records (*out NULL when empty).
+ * On error nothing is returned and what was read is cleared. */
+int sq_list(tly_store *st, const char *sql, sq_row_fn fn, sq_clear_fn clear, size_t recsz,
+            void **out, size_t *n_out, tly_error *err, const char *fmt, ...);
+/* Free an array from sq_list, clearing each record first. */
+void sq_list_free(void *list, size_t n, size_t recsz, sq_clear_fn clear);
+
+/* Column readers for row functions. */
+int64_t sq_col_i64(const sq_row *r, int col);
+/* Copy text (NULL -> "") into a fixed buffer, truncating. */
+void sq_col_copy(const sq_row *r, int col, char *dst, size_t dstsz);
+/* malloc'd copy, or NULL for SQL NULL. -1 on out-of-memory. */
+int sq_col_dup(const sq_row *r, int col, char **out, tly_error *err);
+/* Parsed JSON column, or NULL for SQL NULL. -1 if unparsable. */
+int sq_col_json(const sq_row *r, int col, json_t **out, tly_error *err);
+
+/* Copy src into err (if err); if src has the given status, replace its code and
+ * message: lets an operation give a uniqueness clash its own name ("name_taken") or
+ * a foreign-key miss a useful message ("project 7 not found"). Returns -1. */
+int sq_fail_as(tly_error *err, const tly_error *src, tly_status status, const char *code,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* For UPDATE/DELETE ... RETURNING id run with sq_int64: turns "no row" (rc 1) into
+ * NOT_FOUND "<what> <id> not found". Returns 0 or -1. */
+int sq_found(int rc, const char *what, int64_t id, tly_error *err);
+
+/* Fail with TLY_E_INVALID unless s is non-empty (or empty is allowed) and shorter
+ * than max bytes (the size of the record field it will be read back into). */
+int sq_check_str(const char *s, size_t max, int allow_empty, const char *what,
+                 tly_error *err);
+
+/* A limit argument: <= 0 means the default page size. */
+int64_t sq_page_limit(int limit);
+
+/* migrations.c: bring the schema up to date (each step in its own transaction). */
+int sq_migrate(tly_store *st, tly_error *err);
+/* Replace every `token` in sql by repl; malloc'd result or NULL. */
+char *sq_substitute(const char *sql, const char *token, const char *repl);
+
+#endif

@@ -1,0 +1,296 @@
+/* sqlite.c -- the SQLite driver of the SQL layer (sql.h).
+ *
+ * One tly_sql_conn wraps one sqlite3 handle used by exactly one thread, so it is
+ * opened with SQLITE_OPEN_NOMUTEX: no per-call locking inside SQLite.
+ *
+ * Connection settings, and why:
+ *   journal_mode=WAL    readers never block the writer and vice versa;
+ *   synchronous=FULL    the WAL is fsync'ed at every commit, so an acknowledged write
+ *                       survives kill -9 and power loss (NORMAL would only survive
+ *                       a process crash);
+ *   busy_timeout=5000   a writer waits for the write lock instead of failing at once;
+ *                       BEGIN IMMEDIATE is additionally retried (see sqlite_begin);
+ *   foreign_keys=ON     the schema's REFERENCES clauses are enforced;
+ *   cache_size=-4000    about 4 MB of page cache per connection (one per thread);
+ *   temp_store=MEMORY   sorts and temp tables never touch the disk.
+ *
+ * Prepared statements are cached per connection in a small open-addressing hash
+ * table keyed by the address of the SQL text (see sql.h), prepared with
+ * SQLITE_PREPARE_PERSISTENT since they live as long as the connection.
+ */
+#include "storage/sql.h"
+
+#include "core/timeutil.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_RETRY_MS 30000   /* BEGIN IMMEDIATE keeps retrying this long in total */
+
+struct cache_slot {
+    const char *sql;      /* key: the SQL text's address */
+    sqlite3_stmt *stmt;
+};
+
+struct tly_sql_conn {
+    sqlite3 *db;
+    struct cache_slot *slots;
+    size_t nslots;        /* power of two */
+    size_t used;
+};
+
+static tly_status status_of(int extended)
+{
+    switch (extended) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return TLY_E_CONFLICT;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return TLY_E_NOT_FOUND;   /* the referenced row does not exist */
+    default:
+        break;
+    }
+    switch (extended & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return TLY_E_BUSY;
+    case SQLITE_NOMEM:
+        return TLY_E_INTERNAL;
+    default:
+        return TLY_E_IO;
+    }
+}
+
+static int fail_db(sqlite3 *db, int rc, tly_error *err)
+{
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    tly_status status = status_of(ext);
+    static const char *const codes[] = {
+        [TLY_E_CONFLICT] = "conflict", [TLY_E_NOT_FOUND] = "not_found",
+        [TLY_E_BUSY] = "busy", [TLY_E_INTERNAL] = "out_of_memory", [TLY_E_IO] = "db_error",
+    };
+    return tly_fail(err, status, codes[status], "sqlite: %s",
+                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static void conn_free(tly_sql_conn *c)
+{
+    for (size_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].stmt)
+            sqlite3_finalize(c->slots[i].stmt);
+    free(c->slots);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+static int sqlite_exec(tly_sql_conn *c, const char *sql, tly_error *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail_db(c->db, rc, err);
+}
+
+static int sqlite_connect(const char *dsn, tly_sql_conn **out, tly_error *err)
+{
+    tly_sql_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(dsn, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        tly_fail(err, TLY_E_IO, "db_open", "sqlite: cannot open '%s': %s", dsn,
+                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_free(c);
+        return -1;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, 5000);
+    /* journal_mode returns a row; sqlite3_exec discards it. */
+    if (sqlite_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                       "PRAGMA foreign_keys=ON; PRAGMA cache_size=-4000;"
+                       "PRAGMA temp_store=MEMORY;", err) < 0) {
+        tly_error_prefix(err, "'%s': ", dsn);
+        conn_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+static void sqlite_disconnect(tly_sql_conn *c)
+{
+    if (c)
+        conn_free(c);
+}
+
+static size_t slot_of(const char *sql, size_t nslots)
+{
+    uintptr_t h = (uintptr_t)sql;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 7) & (nslots - 1);
+}
+
+static struct cache_slot *cache_find(tly_sql_conn *c, const char *sql)
+{
+    if (!c->nslots)
+        return NULL;
+    for (size_t i = slot_of(sql, c->nslots);; i = (i + 1) & (c->nslots - 1)) {
+        if (c->slots[i].sql == sql || !c->slots[i].sql)
+            return &c->slots[i];
+    }
+}
+
+/* Keep the table at most half full so probes stay short and always find a hole. */
+static int cache_grow(tly_sql_conn *c)
+{
+    size_t n = c->nslots ? c->nslots * 2 : 64;
+    struct cache_slot *old = c->slots;
+    size_t oldn = c->nslots;
+    c->slots = calloc(n, sizeof *c->slots);
+    if (!c->slots) {
+        c->slots = old;
+        return -1;
+    }
+    c->nslots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i].sql)
+            *cache_find(c, old[i].sql) = old[i];
+    free(old);
+    return 0;
+}
+
+static tly_sql_stmt *sqlite_prepare(tly_sql_conn *c, const char *sql, tly_error *err)
+{
+    struct cache_slot *slot = cache_find(c, sql);
+    if (slot && slot->sql)
+        return (tly_sql_stmt *)slot->stmt;
+    if ((c->used + 1) * 2 > c->nslots && cache_grow(c) < 0) {
+        tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        fail_db(c->db, rc, err);
+        tly_error_prefix(err, "preparing [%.120s]: ", sql);
+        return NULL;
+    }
+    slot = cache_find(c, sql);
+    slot->sql = sql;
+    slot->stmt = stmt;
+    c->used++;
+    return (tly_sql_stmt *)stmt;
+}
+
+#define STMT(s) ((sqlite3_stmt *)(s))
+
+static int sqlite_bind_int64(tly_sql_stmt *s, int idx, int64_t v)
+{
+    return sqlite3_bind_int64(STMT(s), idx, v) == SQLITE_OK ? 0 : -1;
+}
+
+static int sqlite_bind_text(tly_sql_stmt *s, int idx, const char *v)
+{
+    int rc = v ? sqlite3_bind_text(STMT(s), idx, v, -1, SQLITE_TRANSIENT)
+               : sqlite3_bind_null(STMT(s), idx);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int sqlite_bind_null(tly_sql_stmt *s, int idx)
+{
+    return sqlite3_bind_null(STMT(s), idx) == SQLITE_OK ? 0 : -1;
+}
+
+static int sqlite_bind_double(tly_sql_stmt *s, int idx, double v)
+{
+    return sqlite3_bind_double(STMT(s), idx, v) == SQLITE_OK ? 0 : -1;
+}
+
+static int sqlite_step(tly_sql_stmt *s, tly_error *err)
+{
+    int rc = sqlite3_step(STMT(s));
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return fail_db(sqlite3_db_handle(STMT(s)), rc, err);
+}
+
+static int64_t sqlite_column_int64(tly_sql_stmt *s, int col)
+{
+    return sqlite3_column_int64(STMT(s), col);
+}
+
+static double sqlite_column_double(tly_sql_stmt *s, int col)
+{
+    return sqlite3_column_double(STMT(s), col);
+}
+
+static const char *sqlite_column_text(tly_sql_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(STMT(s), col);
+}
+
+static int sqlite_column_is_null(tly_sql_stmt *s, int col)
+{
+    return sqlite3_column_type(STMT(s), col) == SQLITE_NULL;
+}
+
+static void sqlite_reset(tly_sql_stmt *s)
+{
+    sqlite3_reset(STMT(s));
+    sqlite3_clear_bindings(STMT(s));
+}
+
+/* busy_timeout already waits up to 5 s inside SQLite; under heavy write contention
+ * that can still run out, so keep retrying with a short sleep up to BUSY_RETRY_MS. */
+static int sqlite_begin(tly_sql_conn *c, tly_error *err)
+{
+    int64_t deadline = tly_mono_ns() + (int64_t)BUSY_RETRY_MS * 1000000;
+    for (;;) {
+        int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if ((rc & 0xff) != SQLITE_BUSY || tly_mono_ns() > deadline)
+            return fail_db(c->db, rc, err);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int sqlite_commit(tly_sql_conn *c, tly_error *err)
+{
+    return sqlite_exec(c, "COMMIT", err);
+}
+
+static void sqlite_rollback(tly_sql_conn *c)
+{
+    /* Fails harmlessly when no transaction is open (e.g. SQLite already rolled back). */
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+const struct tly_sql_driver tly_sqlite_driver = {
+    .name = "sqlite",
+    .pk_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
+    .claim_lock = "",   /* a single UPDATE statement holds SQLite's one write lock */
+    .connect = sqlite_connect,
+    .disconnect = sqlite_disconnect,
+    .exec = sqlite_exec,
+    .prepare = sqlite_prepare,
+    .bind_int64 = sqlite_bind_int64,
+    .bind_text = sqlite_bind_text,
+    .bind_null = sqlite_bind_null,
+    .bind_double = sqlite_bind_double,
+    .step = sqlite_step,
+    .column_int64 = sqlite_column_int64,
+    .column_double = sqlite_column_double,
+    .column_text = sqlite_column_text,
+    .column_is_null = sqlite_column_is_null,
+    .reset = sqlite_reset,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+};

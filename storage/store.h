@@ -1,0 +1,224 @@
+/* store.h -- the metadata store: every durable record of Tally goes through here.
+ *
+ * Domain code (ingest, annotate, qa, export) and the server call these typed
+ * operations; none of them writes SQL. Behind the interface a store has a backend,
+ * chosen by URL at open time, that is a table of SQL-driver functions (sql.h):
+ * SQLite today (the embedded default), PostgreSQL later. The operations themselves
+ * (store_*.c) are written once, in SQL both engines accept.
+ *
+ * Threads: a tly_store is shared by all threads; each thread gets its own connection
+ * on first use (kept in thread-local storage, closed when the thread exits or the
+ * store is closed). Transactions are per thread: begin/commit/rollback act on the
+ * calling thread's connection, and every operation called in between is part of it.
+ * Outside a transaction each operation is its own (auto-commit) transaction.
+ *
+ * Records: structs below are filled by the store; fields of type json_t* and char*
+ * are owned by the struct and released with the matching *_clear() function. List
+ * operations return malloc'd arrays released with the matching *_list_free().
+ * Pagination is keyset: pass after_id = 0 for the first page, then the last id seen.
+ *
+ * Errors: TLY_E_NOT_FOUND for a missing row, TLY_E_CONFLICT for a uniqueness clash,
+ * TLY_E_BUSY when the database stayed locked past the busy timeout, TLY_E_IO for the
+ * rest. Times are milliseconds since the epoch.
+ */
+#ifndef TALLY_STORAGE_STORE_H
+#define TALLY_STORAGE_STORE_H
+
+#include "core/error.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tly_store tly_store;
+
+/* url: "sqlite:PATH", or a plain file path (SQLite). "postgres://..." is reserved for
+ * the PostgreSQL backend (TLY_E_UNSUPPORTED until it exists). Creates the database if
+ * needed and applies pending migrations before returning. */
+int tly_store_open(const char *url, tly_store **out, tly_error *err);
+void tly_store_close(tly_store *st);
+const char *tly_store_backend_name(const tly_store *st);   /* "sqlite" */
+int tly_store_schema_version(tly_store *st, int *out, tly_error *err);
+
+/* Write transaction on this thread's connection (SQLite: BEGIN IMMEDIATE). */
+int tly_store_begin(tly_store *st, tly_error *err);
+int tly_store_commit(tly_store *st, tly_error *err);
+void tly_store_rollback(tly_store *st);
+
+/* ---- users ---------------------------------------------------------------------- */
+typedef enum { TLY_ROLE_ADMIN = 0, TLY_ROLE_MANAGER, TLY_ROLE_WORKER, TLY_ROLE_CONSUMER } tly_role;
+const char *tly_role_name(tly_role role);
+int tly_role_parse(const char *name, tly_role *out);     /* 0, or -1 if unknown */
+
+typedef struct {
+    int64_t id;
+    char name[128];
+    tly_role role;
+    char token_sha256[65];    /* hex SHA-256 of the API token; the token itself is never stored */
+    int64_t created_at;
+} tly_user;
+
+/* CONFLICT (code "name_taken") if the name is in use. */
+int tly_store_user_create(tly_store *st, const char *name, tly_role role,
+                          const char *token_sha256, tly_user *out, tly_error *err);
+int tly_store_user_by_token(tly_store *st, const char *token_sha256, tly_user *out,
+                            tly_error *err);
+int tly_store_user_get(tly_store *st, int64_t id, tly_user *out, tly_error *err);
+int tly_store_user_count(tly_store *st, int64_t *out, tly_error *err);
+
+/* ---- projects ------------------------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    char name[256];
+    char media[8];            /* "image" | "audio" */
+    char state[16];           /* "active" | "paused" */
+    json_t *template_json;    /* {"controls":[...]} */
+    json_t *workflow;         /* workflow config object (defaults filled by annotate/) */
+    char *guidelines;         /* may be NULL */
+    int64_t created_by;
+    int64_t created_at;
+} tly_project;
+
+void tly_project_clear(tly_project *p);
+void tly_project_list_free(tly_project *list, size_t n);
+/* Uses every field of in but id and created_at. */
+int tly_store_project_create(tly_store *st, const tly_project *in, int64_t *id_out,
+                             tly_error *err);
+int tly_store_project_get(tly_store *st, int64_t id, tly_project *out, tly_error *err);
+int tly_store_project_list(tly_store *st, int64_t after_id, int limit, tly_project **out,
+                           size_t *n_out, tly_error *err);
+
+/* ---- batches -------------------------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    char name[256];
+    char kind[16];            /* "upload" | "dir" | "urls" | "manifest" */
+    json_t *source;           /* the source object as given */
+    int closed;               /* no more files will be added */
+    char *error;              /* non-NULL when the batch as a whole failed */
+    int64_t created_at;
+    int64_t closed_at;        /* 0 while open */
+    /* Derived from the batch's files when read: */
+    int64_t total, pending, accepted, duplicates, rejected;
+} tly_batch;
+
+void tly_batch_clear(tly_batch *b);
+void tly_batch_list_free(tly_batch *list, size_t n);
+int tly_store_batch_create(tly_store *st, int64_t project_id, const char *name,
+                           const char *kind, json_t *source, int64_t *id_out, tly_error *err);
+int tly_store_batch_get(tly_store *st, int64_t id, tly_batch *out, tly_error *err);
+/* Idempotent: closing a closed batch is not an error. */
+int tly_store_batch_close(tly_store *st, int64_t id, tly_error *err);
+/* Marks the batch failed with a message (and closed). */
+int tly_store_batch_fail(tly_store *st, int64_t id, const char *message, tly_error *err);
+int tly_store_batch_list(tly_store *st, int64_t project_id, int64_t after_id, int limit,
+                         tly_batch **out, size_t *n_out, tly_error *err);
+
+/* ---- batch files: one row per file of a batch, with its outcome ------------------ */
+typedef enum {
+    TLY_BF_PENDING = 0,
+    TLY_BF_ACCEPTED,
+    TLY_BF_DUPLICATE,
+    TLY_BF_REJECTED
+} tly_bf_state;
+const char *tly_bf_state_name(tly_bf_state s);
+
+typedef struct {
+    int64_t id;
+    int64_t batch_id;
+    char name[256];           /* original file name, or relative path for dir imports */
+    char source_kind[8];      /* "spool" (a file under DATA/spool), "path", "url" */
+    char *location;           /* spool file name, absolute path, or URL */
+    char sha256[65];          /* known at add time for uploads, else "" */
+    int64_t size;             /* known at add time for uploads, else 0 */
+    json_t *gold;             /* gold answer from a manifest, or NULL */
+    json_t *meta;             /* metadata from a manifest, or NULL */
+    tly_bf_state state;
+    char error_code[48];      /* for REJECTED */
+    char *error_message;      /* for REJECTED, else NULL */
+    int64_t item_id;          /* ACCEPTED: the new item; DUPLICATE: the existing one */
+} tly_batch_file;
+
+void tly_batch_file_clear(tly_batch_file *f);
+void tly_batch_file_list_free(tly_batch_file *list, size_t n);
+/* Uses batch_id, name, source_kind, location, sha256, size, gold, meta.
+ * CONFLICT (code "file_exists") if the batch already has a file of that name. */
+int tly_store_batch_file_add(tly_store *st, const tly_batch_file *in, int64_t *id_out,
+                             tly_error *err);
+int tly_store_batch_file_get(tly_store *st, int64_t id, tly_batch_file *out, tly_error *err);
+/* The file whose source_kind and location are these (start-up sweep of the spool). */
+int tly_store_batch_file_by_location(tly_store *st, const char *source_kind,
+                                     const char *location, tly_batch_file *out,
+                                     tly_error *err);
+/* Records the outcome of a pending file; CONFLICT if it is no longer pending. */
+int tly_store_batch_file_finish(tly_store *st, int64_t id, tly_bf_state state, int64_t item_id,
+                                const char *error_code, const char *error_message,
+                                tly_error *err);
+/* Files of a batch in a given state (e.g. REJECTED for the error report), by id. */
+int tly_store_batch_file_list(tly_store *st, int64_t batch_id, tly_bf_state state,
+                              int64_t after_id, int limit, tly_batch_file **out,
+                              size_t *n_out, tly_error *err);
+
+/* ---- items ---------------------------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    int64_t batch_id;
+    char name[256];
+    char sha256[65];
+    int64_t size;
+    char state[16];           /* "new" after ingest; later stages add more */
+    json_t *media;            /* {"format","width","height"} or {"format","duration",...} */
+    char thumb_sha256[65];    /* "" if none */
+    char waveform_sha256[65]; /* "" if none */
+    json_t *gold;             /* NULL unless a test question */
+    json_t *meta;             /* NULL if none */
+    int64_t created_at;
+} tly_item;
+
+void tly_item_clear(tly_item *it);
+void tly_item_list_free(tly_item *list, size_t n);
+/* Inserts unless the project already has an item with the same sha256. Returns 0 and
+ * sets *id_out when inserted; returns 1 and sets *id_out to the existing item's id when
+ * it is a duplicate; -1 on error. */
+int tly_store_item_insert(tly_store *st, const tly_item *in, int64_t *id_out, tly_error *err);
+int tly_store_item_get(tly_store *st, int64_t id, tly_item *out, tly_error *err);
+/* state NULL = any state. */
+int tly_store_item_list(tly_store *st, int64_t project_id, const char *state, int64_t after_id,
+                        int limit, tly_item **out, size_t *n_out, tly_error *err);
+/* gold NULL clears the gold answer. */
+int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *err);
+/* {"new": 12, ...}: item counts of a project by state (new reference). Also "gold": n. */
+int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
+
+/* ---- jobs: persistent background work with leases --------------------------------- */
+typedef struct {
+    int64_t id;
+    char kind[32];            /* "ingest_file", "expand_batch", ... */
+    int64_t ref_id;           /* the row the job is about (batch file, batch, ...) */
+    json_t *payload;          /* may be NULL */
+    int attempts;             /* including the current one */
+    char *last_error;         /* may be NULL */
+} tly_job;
+
+void tly_job_clear(tly_job *j);
+int tly_store_job_enqueue(tly_store *st, const char *kind, int64_t ref_id, json_t *payload,
+                          int64_t *id_out, tly_error *err);
+/* Claims the oldest runnable job: queued and due, or running with an expired lease.
+ * Returns 0 with *out filled, 1 when there is none, -1 on error. */
+int tly_store_job_claim(tly_store *st, const char *owner, int64_t lease_ms, tly_job *out,
+                        tly_error *err);
+int tly_store_job_done(tly_store *st, int64_t id, tly_error *err);
+/* Back to the queue after delay_ms, keeping the error text. */
+int tly_store_job_retry(tly_store *st, int64_t id, const char *error, int64_t delay_ms,
+                        tly_error *err);
+/* Permanently failed; kept for inspection. */
+int tly_store_job_fail(tly_store *st, int64_t id, const char *error, tly_error *err);
+/* Requeue every running job leased by owner (start-up after a crash, or shutdown). */
+int tly_store_job_release_owner(tly_store *st, const char *owner, int64_t *released_out,
+                                tly_error *err);
+int tly_store_job_counts(tly_store *st, int64_t *queued, int64_t *running, int64_t *failed,
+                         tly_error *err);
+
+#endif
