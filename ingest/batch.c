@@ -199,7 +199,7 @@ int tly_ingest_batch_create(tly_ingest *ing, int64_t project_id, json_t *body,
 int tly_ingest_batch_close(tly_ingest *ing, int64_t batch_id, tly_error *err)
 {
     tly_batch b = {0};
-    if (tly_store_batch_get(ing->st, batch_id, &b, err) < 0)
+    if (tly_store_batch_get_brief(ing->st, batch_id, &b, err) < 0)
         return -1;
     int upload = strcmp(b.kind, "upload") == 0;
     tly_batch_clear(&b);

@@ -196,7 +196,7 @@ int tly_ingest_file_job(tly_ingest *ing, const tly_job *job, tly_error *err)
         rc = tly_store_job_done(ing->st, job->id, err);
         goto out;
     }
-    if (tly_store_batch_get(ing->st, bf.batch_id, &batch, err) < 0 ||
+    if (tly_store_batch_get_brief(ing->st, bf.batch_id, &batch, err) < 0 ||
         tly_store_project_get(ing->st, batch.project_id, &project, err) < 0)
         goto out;
     tly_error why;

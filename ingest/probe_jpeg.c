@@ -138,13 +138,16 @@ static int decode_run(dec_ctx *ctx, const tly_probe_opts *opts, tly_media_info *
         return -2;
     }
 
-    /* Smallest M in 1..8 with the scaled longest side >= thumb_max; without a
-     * thumbnail M = 1, the cheapest full validation. */
+    /* The largest M in 1..8 whose scaled longest side still fits thumb_max: the DCT
+     * then does the whole reduction (a proper low-pass, and the cheapest decode, as
+     * libjpeg-turbo skips most of the IDCT), and only images so large that even 1/8
+     * is over thumb_max need a box filter after it. Without a thumbnail M = 1, the
+     * cheapest full validation. */
     int thumb_max = opts->thumb_max > 0 ? opts->thumb_max : 1;
     uint64_t longest = w > h ? w : h;
     int m = 1;
     if (thumb_out)
-        while (m < 8 && (longest * (uint64_t)m + 7) / 8 < (uint64_t)thumb_max)
+        while (m < 8 && (longest * (uint64_t)(m + 1) + 7) / 8 <= (uint64_t)thumb_max)
             m++;
     ctx->d.scale_num = (unsigned)m;
     ctx->d.scale_denom = 8;

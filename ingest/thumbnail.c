@@ -61,15 +61,18 @@ int tly_thumb_init(tly_thumb *t, int src_w, int src_h, int w, int h, int comps, 
     t->sum = calloc((size_t)w * (size_t)h * (size_t)comps, sizeof *t->sum);
     t->col_span = calloc((size_t)w, sizeof *t->col_span);
     t->row_span = calloc((size_t)h, sizeof *t->row_span);
-    if (!t->sum || !t->col_span || !t->row_span) {
+    t->col_of = calloc((size_t)src_w, sizeof *t->col_of);
+    if (!t->sum || !t->col_span || !t->row_span || !t->col_of) {
         tly_thumb_free(t);
         return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory for a %dx%d thumbnail",
                         w, h);
     }
     /* floor(x * w / src_w) steps by at most 1 per source column since w <= src_w,
      * so every thumbnail column gets at least one source column. */
-    for (int x = 0; x < src_w; x++)
-        t->col_span[(int64_t)x * w / src_w]++;
+    for (int x = 0; x < src_w; x++) {
+        t->col_of[x] = (uint32_t)((int64_t)x * w / src_w);
+        t->col_span[t->col_of[x]]++;
+    }
     for (int y = 0; y < src_h; y++)
         t->row_span[(int64_t)y * h / src_h]++;
     return 0;
@@ -82,12 +85,18 @@ void tly_thumb_add(tly_thumb *t, int y, int x0, int dx, int n, const unsigned ch
     int ty = (int)((int64_t)y * t->h / t->src_h);
     uint64_t *row = t->sum + (size_t)ty * (size_t)t->w * (size_t)t->comps;
     int x = x0;
-    for (int i = 0; i < n && x < t->src_w; i++, x += dx) {
-        int tx = (int)((int64_t)x * t->w / t->src_w);
-        uint64_t *s = row + (size_t)tx * (size_t)t->comps;
-        for (int c = 0; c < t->comps; c++)
-            s[c] += *px++;
+    /* Hot loop (every decoded pixel): a table lookup, no division. */
+    if (t->comps == 3) {
+        for (int i = 0; i < n && x < t->src_w; i++, x += dx, px += 3) {
+            uint64_t *s = row + (size_t)t->col_of[x] * 3;
+            s[0] += px[0];
+            s[1] += px[1];
+            s[2] += px[2];
+        }
+        return;
     }
+    for (int i = 0; i < n && x < t->src_w; i++, x += dx)
+        row[t->col_of[x]] += *px++;
 }
 
 void tly_thumb_free(tly_thumb *t)
@@ -95,6 +104,8 @@ void tly_thumb_free(tly_thumb *t)
     free(t->sum);
     free(t->col_span);
     free(t->row_span);
+    free(t->col_of);
+    t->col_of = NULL;
     t->sum = NULL;
     t->col_span = NULL;
     t->row_span = NULL;
@@ -186,10 +197,12 @@ static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *ou
     for (int y = 0; y < t->h; y++) {
         const uint64_t *s = t->sum + (size_t)y * stride;
         for (int x = 0; x < t->w; x++) {
-            uint64_t n = (uint64_t)t->col_span[x] * t->row_span[y];
+            /* One reciprocal per box instead of a 64-bit division per sample. */
+            double inv = 1.0 / ((double)t->col_span[x] * (double)t->row_span[y]);
             for (int c = 0; c < t->comps; c++) {
                 size_t i = (size_t)x * (size_t)t->comps + (size_t)c;
-                ctx->row[i] = (JSAMPLE)((s[i] + n / 2) / n);
+                double v = (double)s[i] * inv + 0.5;
+                ctx->row[i] = (JSAMPLE)(v > 255.0 ? 255.0 : v);
             }
         }
         JSAMPROW rp = ctx->row;

@@ -24,6 +24,7 @@ typedef struct {
     uint64_t *sum;        /* w * h * comps sums */
     uint32_t *col_span;   /* w: how many source columns fall in each thumbnail column */
     uint32_t *row_span;   /* h: same for rows */
+    uint32_t *col_of;     /* src_w: the thumbnail column of each source column */
 } tly_thumb;
 
 /* Size of a thumbnail of a src_w x src_h image: the longest side becomes max_side

@@ -30,7 +30,7 @@ struct tly_upload {
 static int batch_accepts_uploads(tly_ingest *ing, int64_t batch_id, tly_error *err)
 {
     tly_batch b = {0};
-    if (tly_store_batch_get(ing->st, batch_id, &b, err) < 0)
+    if (tly_store_batch_get_brief(ing->st, batch_id, &b, err) < 0)
         return -1;
     int rc = 0;
     if (strcmp(b.kind, "upload") != 0)

@@ -69,7 +69,7 @@ void h_batch_errors(tly_req *r)
     tly_batch_file *files = NULL;
     size_t n = 0;
     tly_error err;
-    if (tly_store_batch_get(r->app->store, r->ids[0], &b, &err) < 0)
+    if (tly_store_batch_get_brief(r->app->store, r->ids[0], &b, &err) < 0)
         return http_reply_error(r, &err);
     tly_batch_clear(&b);
     if (tly_store_batch_file_list(r->app->store, r->ids[0], TLY_BF_REJECTED, after, limit, &files, &n, &err) < 0)

@@ -80,6 +80,11 @@ static void *worker_main(void *arg)
     tly_counter *done = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"done\"");
     tly_counter *retried = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"retry\"");
     tly_counter *failed = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"failed\"");
+    /* Job bookkeeping is acknowledged to no client and re-done if lost, so it need
+     * not wait for the disk at every commit (see tly_durability). */
+    tly_error derr;
+    if (tly_store_set_durability(st, TLY_DURABLE_ORDERED, &derr) < 0)
+        LOG_WARN("jobs", "cannot relax commit durability: %s", derr.message);
     while (!stopping(jr)) {
         tly_job job = {0};
         tly_error err;

@@ -76,6 +76,8 @@ struct tly_sql_driver {
     int (*begin)(tly_sql_conn *c, tly_error *err);
     int (*commit)(tly_sql_conn *c, tly_error *err);
     void (*rollback)(tly_sql_conn *c);
+    /* Whether this connection's commits wait for the disk (see tly_durability). */
+    int (*set_durability)(tly_sql_conn *c, tly_durability d, tly_error *err);
 };
 
 extern const struct tly_sql_driver tly_sqlite_driver;

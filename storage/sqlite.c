@@ -17,11 +17,20 @@
  * Prepared statements are cached per connection in a small open-addressing hash
  * table keyed by the address of the SQL text (see sql.h), prepared with
  * SQLITE_PREPARE_PERSISTENT since they live as long as the connection.
+ *
+ * Writers of one database inside this process queue on a mutex (struct wlock)
+ * before they ask SQLite for its write lock. SQLite's own busy handler polls with
+ * sleeps of 1, 2, 5, 10... ms, so two threads committing in turn would spend most of
+ * their time asleep while the lock sits free; the mutex hands it over at once.
+ * busy_timeout still covers other processes. The mutex is taken by BEGIN IMMEDIATE
+ * (released at COMMIT / ROLLBACK) and by any auto-commit statement that writes
+ * (released when the statement is reset, after SQLite committed it).
  */
 #include "storage/sql.h"
 
 #include "core/timeutil.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +38,67 @@
 
 #define BUSY_RETRY_MS 30000   /* BEGIN IMMEDIATE keeps retrying this long in total */
 
+/* One per database file in this process, shared by its connections. */
+struct wlock {
+    char *dsn;
+    pthread_mutex_t mu;
+    int refs;
+    struct wlock *next;
+};
+
+static struct wlock *g_wlocks;
+static pthread_mutex_t g_wlocks_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct wlock *wlock_get(const char *dsn)
+{
+    pthread_mutex_lock(&g_wlocks_mu);
+    struct wlock *w = g_wlocks;
+    while (w && strcmp(w->dsn, dsn) != 0)
+        w = w->next;
+    if (!w && (w = calloc(1, sizeof *w))) {
+        if (!(w->dsn = strdup(dsn))) {
+            free(w);
+            w = NULL;
+        } else {
+            pthread_mutex_init(&w->mu, NULL);
+            w->next = g_wlocks;
+            g_wlocks = w;
+        }
+    }
+    if (w)
+        w->refs++;
+    pthread_mutex_unlock(&g_wlocks_mu);
+    return w;
+}
+
+static void wlock_put(struct wlock *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&g_wlocks_mu);
+    if (--w->refs == 0) {
+        struct wlock **pp = &g_wlocks;
+        while (*pp != w)
+            pp = &(*pp)->next;
+        *pp = w->next;
+        pthread_mutex_destroy(&w->mu);
+        free(w->dsn);
+        free(w);
+    }
+    pthread_mutex_unlock(&g_wlocks_mu);
+}
+
+struct tly_sql_conn;
+
+/* What prepare hands out: the statement and the connection it belongs to. */
+struct tly_sql_stmt {
+    sqlite3_stmt *stmt;
+    struct tly_sql_conn *conn;
+};
+
 struct cache_slot {
     const char *sql;      /* key: the SQL text's address */
-    sqlite3_stmt *stmt;
+    struct tly_sql_stmt *stmt;
 };
 
 struct tly_sql_conn {
@@ -39,6 +106,9 @@ struct tly_sql_conn {
     struct cache_slot *slots;
     size_t nslots;        /* power of two */
     size_t used;
+    struct wlock *wl;
+    int wl_tx;                       /* held for an explicit transaction */
+    struct tly_sql_stmt *wl_stmt;    /* held for this auto-commit statement */
 };
 
 static tly_status status_of(int extended)
@@ -78,10 +148,15 @@ static int fail_db(sqlite3 *db, int rc, tly_error *err)
 static void conn_free(tly_sql_conn *c)
 {
     for (size_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].stmt)
-            sqlite3_finalize(c->slots[i].stmt);
+        if (c->slots[i].stmt) {
+            sqlite3_finalize(c->slots[i].stmt->stmt);
+            free(c->slots[i].stmt);
+        }
     free(c->slots);
     sqlite3_close_v2(c->db);
+    if (c->wl_tx || c->wl_stmt)
+        pthread_mutex_unlock(&c->wl->mu);
+    wlock_put(c->wl);
     free(c);
 }
 
@@ -101,6 +176,11 @@ static int sqlite_connect(const char *dsn, tly_sql_conn **out, tly_error *err)
     if (rc != SQLITE_OK) {
         tly_fail(err, TLY_E_IO, "db_open", "sqlite: cannot open '%s': %s", dsn,
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_free(c);
+        return -1;
+    }
+    if (!(c->wl = wlock_get(dsn))) {
+        tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
         conn_free(c);
         return -1;
     }
@@ -165,26 +245,32 @@ static tly_sql_stmt *sqlite_prepare(tly_sql_conn *c, const char *sql, tly_error 
 {
     struct cache_slot *slot = cache_find(c, sql);
     if (slot && slot->sql)
-        return (tly_sql_stmt *)slot->stmt;
+        return slot->stmt;
     if ((c->used + 1) * 2 > c->nslots && cache_grow(c) < 0) {
         tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
         return NULL;
     }
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    struct tly_sql_stmt *w = calloc(1, sizeof *w);
+    if (!w) {
+        tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->stmt, NULL);
     if (rc != SQLITE_OK) {
+        free(w);
         fail_db(c->db, rc, err);
         tly_error_prefix(err, "preparing [%.120s]: ", sql);
         return NULL;
     }
+    w->conn = c;
     slot = cache_find(c, sql);
     slot->sql = sql;
-    slot->stmt = stmt;
+    slot->stmt = w;
     c->used++;
-    return (tly_sql_stmt *)stmt;
+    return w;
 }
 
-#define STMT(s) ((sqlite3_stmt *)(s))
+#define STMT(s) ((s)->stmt)
 
 static int sqlite_bind_int64(tly_sql_stmt *s, int idx, int64_t v)
 {
@@ -210,6 +296,11 @@ static int sqlite_bind_double(tly_sql_stmt *s, int idx, double v)
 
 static int sqlite_step(tly_sql_stmt *s, tly_error *err)
 {
+    tly_sql_conn *c = s->conn;
+    if (!c->wl_tx && !c->wl_stmt && !sqlite3_stmt_readonly(s->stmt) && sqlite3_get_autocommit(c->db)) {
+        pthread_mutex_lock(&c->wl->mu);
+        c->wl_stmt = s;
+    }
     int rc = sqlite3_step(STMT(s));
     if (rc == SQLITE_ROW)
         return 1;
@@ -242,6 +333,11 @@ static void sqlite_reset(tly_sql_stmt *s)
 {
     sqlite3_reset(STMT(s));
     sqlite3_clear_bindings(STMT(s));
+    tly_sql_conn *c = s->conn;
+    if (c->wl_stmt == s) {   /* the auto-commit write is committed now */
+        c->wl_stmt = NULL;
+        pthread_mutex_unlock(&c->wl->mu);
+    }
 }
 
 /* busy_timeout already waits up to 5 s inside SQLite; under heavy write contention
@@ -249,20 +345,43 @@ static void sqlite_reset(tly_sql_stmt *s)
 static int sqlite_begin(tly_sql_conn *c, tly_error *err)
 {
     int64_t deadline = tly_mono_ns() + (int64_t)BUSY_RETRY_MS * 1000000;
+    if (!c->wl_tx) {
+        pthread_mutex_lock(&c->wl->mu);
+        c->wl_tx = 1;
+    }
     for (;;) {
         int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return 0;
-        if ((rc & 0xff) != SQLITE_BUSY || tly_mono_ns() > deadline)
+        if ((rc & 0xff) != SQLITE_BUSY || tly_mono_ns() > deadline) {
+            c->wl_tx = 0;
+            pthread_mutex_unlock(&c->wl->mu);
             return fail_db(c->db, rc, err);
+        }
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
 
+static void release_tx_lock(tly_sql_conn *c)
+{
+    if (c->wl_tx) {
+        c->wl_tx = 0;
+        pthread_mutex_unlock(&c->wl->mu);
+    }
+}
+
 static int sqlite_commit(tly_sql_conn *c, tly_error *err)
 {
-    return sqlite_exec(c, "COMMIT", err);
+    if (sqlite_exec(c, "COMMIT", err) < 0) {
+        /* Still in the transaction unless SQLite rolled it back itself; the caller's
+         * rollback releases the lock in the first case. */
+        if (sqlite3_get_autocommit(c->db))
+            release_tx_lock(c);
+        return -1;
+    }
+    release_tx_lock(c);
+    return 0;
 }
 
 static void sqlite_rollback(tly_sql_conn *c)
@@ -270,6 +389,16 @@ static void sqlite_rollback(tly_sql_conn *c)
     /* Fails harmlessly when no transaction is open (e.g. SQLite already rolled back). */
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    release_tx_lock(c);
+}
+
+/* In WAL mode synchronous=NORMAL still writes every commit to the WAL in order
+ * (so a process crash loses nothing), but fsyncs only at checkpoints: the last
+ * commits before a power cut may be lost, never reordered. */
+static int sqlite_set_durability(tly_sql_conn *c, tly_durability d, tly_error *err)
+{
+    return sqlite_exec(c, d == TLY_DURABLE_ORDERED ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;",
+                       err);
 }
 
 const struct tly_sql_driver tly_sqlite_driver = {
@@ -293,4 +422,5 @@ const struct tly_sql_driver tly_sqlite_driver = {
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
+    .set_durability = sqlite_set_durability,
 };

@@ -89,6 +89,12 @@ tly_sql_conn *sq_conn(tly_store *st, tly_error *err)
     return c->dc;
 }
 
+int tly_store_set_durability(tly_store *st, tly_durability d, tly_error *err)
+{
+    tly_sql_conn *c = sq_conn(st, err);
+    return c ? st->drv->set_durability(c, d, err) : -1;
+}
+
 /* URL prefix -> driver; a NULL driver is a backend that is reserved but not built. */
 static const struct {
     const char *prefix;

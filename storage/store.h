@@ -40,6 +40,17 @@ void tly_store_close(tly_store *st);
 const char *tly_store_backend_name(const tly_store *st);   /* "sqlite" */
 int tly_store_schema_version(tly_store *st, int *out, tly_error *err);
 
+/* How this thread's commits reach the disk.
+ *   TLY_DURABLE_SYNC (the default): a commit is on disk when it returns. Anything
+ *   acknowledged to a client (a 201 for an upload, a user, a project) needs this.
+ *   TLY_DURABLE_ORDERED: a commit survives a process crash (kill -9) and commits are
+ *   never reordered, but the last few may be lost if the machine loses power. For
+ *   background jobs whose effects are re-done idempotently when lost (the job row
+ *   comes back with them), it saves a disk flush per commit. Files a commit refers
+ *   to must still be made durable before it (the blob store does that). */
+typedef enum { TLY_DURABLE_SYNC = 0, TLY_DURABLE_ORDERED } tly_durability;
+int tly_store_set_durability(tly_store *st, tly_durability d, tly_error *err);
+
 /* Write transaction on this thread's connection (SQLite: BEGIN IMMEDIATE). */
 int tly_store_begin(tly_store *st, tly_error *err);
 int tly_store_commit(tly_store *st, tly_error *err);
@@ -108,6 +119,9 @@ void tly_batch_list_free(tly_batch *list, size_t n);
 int tly_store_batch_create(tly_store *st, int64_t project_id, const char *name,
                            const char *kind, json_t *source, int64_t *id_out, tly_error *err);
 int tly_store_batch_get(tly_store *st, int64_t id, tly_batch *out, tly_error *err);
+/* The batch without its source and counts (source NULL, counts 0): cheap enough to
+ * call once per file of a batch, where get would count all of the batch's files. */
+int tly_store_batch_get_brief(tly_store *st, int64_t id, tly_batch *out, tly_error *err);
 /* Idempotent: closing a closed batch is not an error. */
 int tly_store_batch_close(tly_store *st, int64_t id, tly_error *err);
 /* Marks the batch failed with a message (and closed). */

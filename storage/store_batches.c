@@ -110,6 +110,15 @@ int tly_store_batch_get(tly_store *st, int64_t id, tly_batch *out, tly_error *er
                   sizeof *out, "batch", err, "i", id);
 }
 
+int tly_store_batch_get_brief(tly_store *st, int64_t id, tly_batch *out, tly_error *err)
+{
+    /* Same columns as BATCH_SELECT so read_batch serves both; no join, no source. */
+    return sq_one(st,
+                  "SELECT b.id, b.project_id, b.name, b.kind, NULL, b.closed, b.error,"
+                  " b.created_at, b.closed_at, 0, 0, 0, 0, 0 FROM batches b WHERE b.id = ?",
+                  read_batch, clear_batch, out, sizeof *out, "batch", err, "i", id);
+}
+
 /* Close, and with a message also mark failed; closed_at keeps the first closing. */
 static int close_batch(tly_store *st, int64_t id, const char *message, tly_error *err)
 {

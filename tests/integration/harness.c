@@ -1,0 +1,848 @@
+/* harness.c -- see harness.h.
+ *
+ * Design notes:
+ *  - Child processes (tallyd, the CLI) are started with fork+execve. Their argv and
+ *    environment are built in the parent before fork, so the child only calls
+ *    async-signal-safe functions (prctl, dup2, execve, _exit). PR_SET_PDEATHSIG makes
+ *    a child receive SIGTERM if the test process dies; the getppid() check closes the
+ *    race where the parent died before prctl ran.
+ *  - Readiness: tallyd writes DIR/tallyd.addr after binding (atomically), so the
+ *    harness removes any stale one first, then polls for it, then for /healthz 200,
+ *    while watching for an early exit of the child.
+ *  - Every HTTP request uses its own curl easy handle (simple and independent; the
+ *    cost of a loopback connect is nothing next to a test). Response bodies are read
+ *    into a capped tly_buf.
+ *  - Ownership: it_server owns extra_args (deep copy) and the data dir; it_response
+ *    owns body and json. Every function frees what it allocated on all paths.
+ */
+#include "harness.h"
+
+#include "core/buf.h"
+#include "core/fsutil.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define START_TIMEOUT_MS 20000
+#define STOP_TIMEOUT_MS 20000
+#define CLI_TIMEOUT_MS 120000
+#define RESPONSE_MAX ((size_t)512 << 20)
+#define LOG_MAX ((size_t)64 << 20)
+#define TAIL_BYTES 6000
+
+/* ---- small utilities ---------------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *it_test_data(const char *name, char *buf, size_t bufsz)
+{
+    snprintf(buf, bufsz, "%s/%s", TALLY_TEST_DATA, name);
+    return buf;
+}
+
+int it_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int64_t it_json_int(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+const char *it_json_str(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "";
+}
+
+int it_has_sanitizer_report(const char *text)
+{
+    return text && (strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
+                    strstr(text, "runtime error:") || strstr(text, "ERROR: ThreadSanitizer") ||
+                    strstr(text, "WARNING: ThreadSanitizer"));
+}
+
+/* The server's log from offset on (malloc'd, NUL-terminated), or NULL. */
+static char *read_log(const it_server *s, long offset)
+{
+    FILE *f = fopen(s->log_path, "rb");
+    if (!f)
+        return NULL;
+    tly_buf b;
+    tly_buf_init(&b, LOG_MAX);
+    char chunk[65536];
+    size_t n;
+    if (offset > 0 && fseek(f, offset, SEEK_SET) < 0)
+        rewind(f);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (tly_buf_append(&b, chunk, n) < 0)
+            break; /* keep what fits */
+    fclose(f);
+    return tly_buf_detach(&b);
+}
+
+static void print_log_tail(const it_server *s, const char *why)
+{
+    char *log = read_log(s, s->log_offset);
+    size_t len = log ? strlen(log) : 0;
+    const char *tail = len > TAIL_BYTES ? log + len - TAIL_BYTES : log;
+    fprintf(stderr, "harness: %s\n---- %s (last %zu bytes) ----\n%s\n---- end of log ----\n", why,
+            s->log_path, len > TAIL_BYTES ? (size_t)TAIL_BYTES : len, tail ? tail : "(no log)");
+    free(log);
+}
+
+static int wait_child(pid_t pid, int timeout_ms, int *status)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() > deadline)
+            return 1;
+        sleep_ms(5);
+    }
+}
+
+/* fork+execve with stdout/stderr to the given fds (stdin from /dev/null). */
+static pid_t spawn(const char *prog, char *const argv[], char *const envp[], int out_fd, int err_fd)
+{
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+            _exit(126);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(out_fd, STDOUT_FILENO);
+        dup2(err_fd, STDERR_FILENO);
+        execve(prog, argv, envp);
+        static const char msg[] = "harness: execve failed\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(127);
+    }
+    if (devnull >= 0)
+        close(devnull);
+    return pid;
+}
+
+/* ---- HTTP ----------------------------------------------------------------------- */
+
+typedef struct {
+    tly_buf body;
+    it_response *out;
+} http_ctx;
+
+/* Set while probing /healthz during start-up, when refused connections are expected. */
+static int quiet_transport;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_ctx *c = userp;
+    return tly_buf_append(&c->body, data, size * nmemb) < 0 ? 0 : size * nmemb;
+}
+
+static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    if (n >= dstsz)
+        n = dstsz - 1;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_ctx *c = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response (after a 100) */
+        c->out->content_type[0] = '\0';
+        c->out->etag[0] = '\0';
+    } else if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
+        copy_header_value(c->out->content_type, sizeof c->out->content_type, data + 13, n - 13);
+    } else if (n > 5 && strncasecmp(data, "ETag:", 5) == 0) {
+        copy_header_value(c->out->etag, sizeof c->out->etag, data + 5, n - 5);
+    }
+    return n;
+}
+
+typedef struct {
+    FILE *f;
+} upload_src;
+
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *userp)
+{
+    upload_src *u = userp;
+    size_t n = fread(dst, 1, size * nmemb, u->f);
+    if (n == 0 && ferror(u->f))
+        return CURL_READFUNC_ABORT;
+    return n;
+}
+
+static int do_request(it_server *s, const char *method, const char *path, const char *token,
+                      const char *content_type, const void *body, size_t len, FILE *upload,
+                      uint64_t upload_size, it_response *out)
+{
+    memset(out, 0, sizeof *out);
+    http_ctx c;
+    tly_buf_init(&c.body, RESPONSE_MAX);
+    c.out = out;
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    char *url = NULL;
+    int rc = -1;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    upload_src src = { upload };
+    if (!curl || asprintf(&url, "%s%s", s->base_url, path) < 0) {
+        url = NULL;
+        fprintf(stderr, "harness: out of memory\n");
+        goto out;
+    }
+    if (token) {
+        char auth[512];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
+    if (content_type) {
+        char ct[256];
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        headers = curl_slist_append(headers, ct);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &c);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &c);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    if (upload) {
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(curl, CURLOPT_READDATA, &src);
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload_size);
+        if (strcmp(method, "PUT") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+        if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+        }
+    }
+    CURLcode cc = curl_easy_perform(curl);
+    if (cc != CURLE_OK) {
+        if (!quiet_transport)
+            fprintf(stderr, "harness: %s %s: %s\n", method, url,
+                    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        out->content_type[0] = out->etag[0] = '\0';
+        goto out;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    rc = 0;
+out:
+    out->len = c.body.len;
+    out->body = tly_buf_detach(&c.body);
+    if (rc == 0 && out->body && out->len > 0 &&
+        (strstr(out->content_type, "json") || out->body[0] == '{' || out->body[0] == '['))
+        out->json = json_loadb(out->body, out->len, 0, NULL);
+    if (rc < 0)
+        out->status = 0;
+    curl_slist_free_all(headers);
+    if (curl)
+        curl_easy_cleanup(curl);
+    free(url);
+    return rc;
+}
+
+int it_request(it_server *s, const char *method, const char *path, const char *token,
+               const char *content_type, const void *body, size_t len, it_response *out)
+{
+    return do_request(s, method, path, token, content_type, body, len, NULL, 0, out);
+}
+
+int it_request_json(it_server *s, const char *method, const char *path, const char *token,
+                    const char *json_text_or_NULL, it_response *out)
+{
+    return do_request(s, method, path, token, json_text_or_NULL ? "application/json" : NULL,
+                      json_text_or_NULL, json_text_or_NULL ? strlen(json_text_or_NULL) : 0, NULL,
+                      0, out);
+}
+
+int it_getf(it_server *s, const char *token, it_response *out, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        memset(out, 0, sizeof *out);
+        fprintf(stderr, "harness: it_getf: path too long\n");
+        return -1;
+    }
+    return it_request(s, "GET", path, token, NULL, NULL, 0, out);
+}
+
+/* "/v1/batches/B/files/<escaped name>" (malloc'd) or NULL. */
+static char *file_path(int64_t batch_id, const char *name)
+{
+    char *esc = curl_easy_escape(NULL, name, 0);
+    char *p = NULL;
+    if (esc && asprintf(&p, "/v1/batches/%lld/files/%s", (long long)batch_id, esc) < 0)
+        p = NULL;
+    curl_free(esc);
+    return p;
+}
+
+int it_upload_file(it_server *s, const char *token, int64_t batch_id, const char *name,
+                   const char *path, it_response *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) < 0) {
+        fprintf(stderr, "harness: cannot open %s: %s\n", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    char *p = file_path(batch_id, name);
+    int rc = -1;
+    if (p)
+        rc = do_request(s, "PUT", p, token, "application/octet-stream", NULL, 0, f,
+                        (uint64_t)st.st_size, out);
+    free(p);
+    fclose(f);
+    return rc;
+}
+
+int it_upload_bytes(it_server *s, const char *token, int64_t batch_id, const char *name,
+                    const void *data, size_t len, it_response *out)
+{
+    memset(out, 0, sizeof *out);
+    char *p = file_path(batch_id, name);
+    if (!p)
+        return -1;
+    int rc = do_request(s, "PUT", p, token, "application/octet-stream", data ? data : "", len,
+                        NULL, 0, out);
+    free(p);
+    return rc;
+}
+
+void it_response_free(it_response *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    if (r->json)
+        json_decref(r->json);
+    r->body = NULL;
+    r->json = NULL;
+    r->len = 0;
+}
+
+/* ---- server lifecycle ------------------------------------------------------------ */
+
+static int launch(it_server *s)
+{
+    char addr_path[4200], token_path[4200];
+    snprintf(addr_path, sizeof addr_path, "%s/tallyd.addr", s->data_dir);
+    snprintf(token_path, sizeof token_path, "%s/admin.token", s->data_dir);
+    unlink(addr_path); /* a stale one from a previous run must not be read */
+    s->port = 0;
+    s->base_url[0] = '\0';
+
+    int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        fprintf(stderr, "harness: cannot open %s: %s\n", s->log_path, strerror(errno));
+        return -1;
+    }
+    s->log_offset = (long)lseek(logfd, 0, SEEK_END);
+
+    size_t nextra = 0;
+    while (s->extra_args && s->extra_args[nextra])
+        nextra++;
+    char **argv = calloc(nextra + 6, sizeof *argv);
+    if (!argv) {
+        close(logfd);
+        return -1;
+    }
+    argv[0] = (char *)TALLYD_PATH;
+    argv[1] = (char *)"--data";
+    argv[2] = s->data_dir;
+    argv[3] = (char *)"--listen";
+    argv[4] = (char *)"127.0.0.1:0";
+    for (size_t i = 0; i < nextra; i++)
+        argv[5 + i] = s->extra_args[i];
+    s->pid = spawn(TALLYD_PATH, argv, environ, logfd, logfd);
+    free(argv);
+    close(logfd);
+    if (s->pid < 0) {
+        s->pid = 0;
+        fprintf(stderr, "harness: fork failed: %s\n", strerror(errno));
+        return -1;
+    }
+
+    long long deadline = now_ms() + START_TIMEOUT_MS;
+    const char *why = NULL;
+    int status;
+    for (;;) {
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            why = "tallyd exited during start-up";
+            break;
+        }
+        if (now_ms() > deadline) {
+            why = "tallyd did not become ready within 20 s";
+            break;
+        }
+        if (!s->port) {
+            size_t n = 0;
+            char *addr = tly_read_file(addr_path, 255, &n);
+            char *colon = addr ? strrchr(addr, ':') : NULL;
+            if (colon && n > 0 && addr[n - 1] == '\n') {
+                int port = atoi(colon + 1);
+                if (port > 0 && port < 65536) {
+                    s->port = port;
+                    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", port);
+                }
+            }
+            free(addr);
+        }
+        if (s->port) {
+            it_response r;
+            quiet_transport = 1;
+            int rc = it_request(s, "GET", "/healthz", NULL, NULL, NULL, 0, &r);
+            quiet_transport = 0;
+            long st = r.status;
+            it_response_free(&r);
+            if (rc == 0 && st == 200)
+                break;
+        }
+        sleep_ms(20);
+    }
+    if (!why) {
+        size_t n = 0;
+        char *tok = tly_read_file(token_path, sizeof s->admin_token - 1, &n);
+        while (tok && n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+            tok[--n] = '\0';
+        if (tok && n > 0)
+            memcpy(s->admin_token, tok, n + 1);
+        else
+            why = "cannot read admin.token";
+        free(tok);
+    }
+    if (why) {
+        print_log_tail(s, why);
+        if (s->pid > 0)
+            it_server_kill(s);
+        return -1;
+    }
+    return 0;
+}
+
+int it_server_start(it_server *s, const char *const *extra_args)
+{
+    memset(s, 0, sizeof *s);
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    snprintf(s->data_dir, sizeof s->data_dir, "%s/tally-it-XXXXXX", tmp);
+    if (!mkdtemp(s->data_dir)) {
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", s->data_dir, strerror(errno));
+        s->data_dir[0] = '\0';
+        return -1;
+    }
+    snprintf(s->log_path, sizeof s->log_path, "%s/tallyd.log", s->data_dir);
+    size_t n = 0;
+    while (extra_args && extra_args[n])
+        n++;
+    s->extra_args = calloc(n + 1, sizeof *s->extra_args);
+    if (!s->extra_args)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(s->extra_args[i] = strdup(extra_args[i])))
+            return -1; /* cleanup frees the partial copy */
+    return launch(s);
+}
+
+int it_server_restart(it_server *s)
+{
+    if (s->pid > 0) {
+        fprintf(stderr, "harness: it_server_restart: the server is still running\n");
+        return -1;
+    }
+    s->admin_token[0] = '\0';
+    return launch(s);
+}
+
+int it_server_stop(it_server *s)
+{
+    if (s->pid <= 0) {
+        fprintf(stderr, "harness: it_server_stop: no server running\n");
+        return -1;
+    }
+    int status = 0, rc = 0;
+    const char *why = NULL;
+    kill(s->pid, SIGTERM);
+    int w = wait_child(s->pid, STOP_TIMEOUT_MS, &status);
+    if (w != 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &status, 0);
+        why = "tallyd did not exit within 20 s of SIGTERM (killed)";
+    } else if (WIFSIGNALED(status)) {
+        why = "tallyd was killed by a signal";
+        fprintf(stderr, "harness: tallyd died of signal %d\n", WTERMSIG(status));
+    } else if (WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "harness: tallyd exited with status %d\n", WEXITSTATUS(status));
+        why = "tallyd exited with a non-zero status";
+    }
+    s->pid = 0;
+    if (!why) {
+        char *log = read_log(s, s->log_offset);
+        if (it_has_sanitizer_report(log))
+            why = "sanitizer report in the tallyd log";
+        free(log);
+    }
+    if (why) {
+        print_log_tail(s, why);
+        rc = -1;
+    }
+    return rc;
+}
+
+void it_server_kill(it_server *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGKILL);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    s->pid = 0;
+}
+
+void it_server_cleanup(it_server *s)
+{
+    it_server_kill(s);
+    if (s->extra_args) {
+        for (size_t i = 0; s->extra_args[i]; i++)
+            free(s->extra_args[i]);
+        free(s->extra_args);
+        s->extra_args = NULL;
+    }
+    if (s->data_dir[0]) {
+        if (getenv("TALLY_IT_KEEP"))
+            fprintf(stderr, "harness: keeping %s (TALLY_IT_KEEP)\n", s->data_dir);
+        else
+            tly_remove_tree(s->data_dir);
+        s->data_dir[0] = '\0';
+    }
+}
+
+/* ---- domain helpers ------------------------------------------------------------ */
+
+char *it_create_user(it_server *s, const char *name, const char *role)
+{
+    json_t *body = json_pack("{s:s, s:s}", "name", name, "role", role);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return NULL;
+    it_response r;
+    char *token = NULL;
+    if (it_request_json(s, "POST", "/v1/users", s->admin_token, text, &r) == 0) {
+        if (r.status == 201 && *it_json_str(r.json, "token"))
+            token = strdup(it_json_str(r.json, "token"));
+        else
+            fprintf(stderr, "harness: create user %s: HTTP %ld %s\n", name, r.status, r.body);
+    }
+    it_response_free(&r);
+    free(text);
+    return token;
+}
+
+/* POST text to path; on 201 returns the "id" member, else -1 (logged). */
+static int64_t post_for_id(it_server *s, const char *token, const char *path, json_t *body,
+                           const char *what)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!text) {
+        fprintf(stderr, "harness: %s: cannot build the request\n", what);
+        return -1;
+    }
+    it_response r;
+    int64_t id = -1;
+    if (it_request_json(s, "POST", path, token, text, &r) == 0) {
+        if (r.status == 201)
+            id = it_json_int(r.json, "id");
+        else
+            fprintf(stderr, "harness: %s: HTTP %ld %s\n", what, r.status, r.body);
+    }
+    it_response_free(&r);
+    free(text);
+    return id;
+}
+
+int64_t it_create_project(it_server *s, const char *token, const char *name, const char *media,
+                          const char *template_json)
+{
+    json_error_t jerr;
+    json_t *tpl = json_loads(template_json, 0, &jerr);
+    if (!tpl) {
+        fprintf(stderr, "harness: it_create_project: bad template JSON: %s\n", jerr.text);
+        return -1;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:o}", "name", name, "media", media, "template", tpl);
+    int64_t id = post_for_id(s, token, "/v1/projects", body, "create project");
+    json_decref(body);
+    return id;
+}
+
+int64_t it_create_batch(it_server *s, const char *token, int64_t project_id, const char *name,
+                        const char *source_json)
+{
+    json_t *src = source_json ? json_loads(source_json, 0, NULL)
+                              : json_pack("{s:s}", "kind", "upload");
+    if (!src) {
+        fprintf(stderr, "harness: it_create_batch: bad source JSON\n");
+        return -1;
+    }
+    json_t *body = json_pack("{s:s, s:o}", "name", name ? name : "it-batch", "source", src);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/projects/%lld/batches", (long long)project_id);
+    int64_t id = post_for_id(s, token, path, body, "create batch");
+    json_decref(body);
+    return id;
+}
+
+long it_close_batch(it_server *s, const char *token, int64_t batch_id)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/batches/%lld/close", (long long)batch_id);
+    it_response r;
+    long st = -1;
+    if (it_request_json(s, "POST", path, token, NULL, &r) == 0)
+        st = r.status;
+    it_response_free(&r);
+    return st;
+}
+
+json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    char path[96];
+    snprintf(path, sizeof path, "/v1/batches/%lld", (long long)batch_id);
+    for (;;) {
+        it_response r;
+        if (it_request(s, "GET", path, token, NULL, NULL, 0, &r) < 0 || r.status != 200) {
+            fprintf(stderr, "harness: GET %s: HTTP %ld %s\n", path, r.status, r.body ? r.body : "");
+            it_response_free(&r);
+            return NULL;
+        }
+        const char *state = it_json_str(r.json, "state");
+        if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0) {
+            json_t *b = json_incref(r.json);
+            it_response_free(&r);
+            return b;
+        }
+        it_response_free(&r);
+        if (now_ms() > deadline) {
+            fprintf(stderr, "harness: batch %lld not finished after %d ms (state %s)\n",
+                    (long long)batch_id, timeout_ms, state);
+            return NULL;
+        }
+        sleep_ms(50);
+    }
+}
+
+int it_write_temp(it_server *s, const char *name, const void *data, size_t len, char *path_out,
+                  size_t path_outsz)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", s->data_dir, name);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    if (tly_mkdirs(path, 0700) < 0)
+        return -1;
+    *slash = '/';
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = tly_write_all(fd, data, len);
+    close(fd);
+    if (rc == 0 && path_out)
+        snprintf(path_out, path_outsz, "%s", path);
+    return rc;
+}
+
+/* ---- the CLI ----------------------------------------------------------------------- */
+
+/* environ without TALLY_URL/TALLY_TOKEN/XDG_CONFIG_HOME, plus the given ones
+ * (token_kv may be NULL). The caller frees the array only: its strings are borrowed. */
+static char **build_env(const char *url_kv, const char *token_kv, const char *xdg_kv)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 4, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "TALLY_URL=", 10) != 0 &&
+            strncmp(environ[i], "TALLY_TOKEN=", 12) != 0 &&
+            strncmp(environ[i], "XDG_CONFIG_HOME=", 16) != 0)
+            env[k++] = environ[i];
+    env[k++] = (char *)url_kv;
+    env[k++] = (char *)xdg_kv;
+    if (token_kv)
+        env[k++] = (char *)token_kv;
+    return env;
+}
+
+static char *slurp_unlink(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    tly_buf b;
+    tly_buf_init(&b, RESPONSE_MAX);
+    if (f) {
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            if (tly_buf_append(&b, chunk, n) < 0)
+                break;
+        fclose(f);
+    }
+    unlink(path);
+    return tly_buf_detach(&b);
+}
+
+int it_run_cli(it_server *s, const char *token, const char *const *args, char **out,
+               char **err_out)
+{
+    static int seq;
+    if (out)
+        *out = NULL;
+    if (err_out)
+        *err_out = NULL;
+    if (!s->data_dir[0]) {
+        fprintf(stderr, "harness: it_run_cli needs a started server\n");
+        return -1;
+    }
+    char out_path[4400], err_path[4400], cfg[4400];
+    int id = ++seq;
+    snprintf(out_path, sizeof out_path, "%s/cli-%d.out", s->data_dir, id);
+    snprintf(err_path, sizeof err_path, "%s/cli-%d.err", s->data_dir, id);
+    snprintf(cfg, sizeof cfg, "%s/cli-config", s->data_dir);
+
+    char *url_kv = NULL, *token_kv = NULL, *xdg_kv = NULL;
+    char **env = NULL, **argv = NULL;
+    int ofd = -1, efd = -1, rc = -1;
+    size_t nargs = 0;
+    while (args && args[nargs])
+        nargs++;
+    if (asprintf(&url_kv, "TALLY_URL=%s", s->base_url) < 0)
+        url_kv = NULL;
+    if (token && asprintf(&token_kv, "TALLY_TOKEN=%s", token) < 0)
+        token_kv = NULL;
+    if (asprintf(&xdg_kv, "XDG_CONFIG_HOME=%s", cfg) < 0)
+        xdg_kv = NULL;
+    argv = calloc(nargs + 2, sizeof *argv);
+    if (!url_kv || !xdg_kv || (token && !token_kv) || !argv ||
+        !(env = build_env(url_kv, token_kv, xdg_kv))) {
+        fprintf(stderr, "harness: out of memory\n");
+        goto out;
+    }
+    argv[0] = (char *)TALLY_CLI_PATH;
+    for (size_t i = 0; i < nargs; i++)
+        argv[i + 1] = (char *)args[i];
+    ofd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (ofd < 0 || efd < 0) {
+        fprintf(stderr, "harness: cannot create CLI output files: %s\n", strerror(errno));
+        goto out;
+    }
+    pid_t pid = spawn(TALLY_CLI_PATH, argv, env, ofd, efd);
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork failed: %s\n", strerror(errno));
+        goto out;
+    }
+    int status = 0;
+    if (wait_child(pid, CLI_TIMEOUT_MS, &status) != 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fprintf(stderr, "harness: the CLI timed out (killed)\n");
+    }
+    rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char *o = slurp_unlink(out_path), *e = slurp_unlink(err_path);
+    if (it_has_sanitizer_report(e)) {
+        fprintf(stderr, "harness: sanitizer report from the CLI:\n%s\n", e);
+        rc = -1;
+    }
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err_out)
+        *err_out = e;
+    else
+        free(e);
+out:
+    if (ofd >= 0)
+        close(ofd);
+    if (efd >= 0)
+        close(efd);
+    free(env);
+    free(argv);
+    free(url_kv);
+    free(token_kv);
+    free(xdg_kv);
+    return rc;
+}

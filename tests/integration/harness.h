@@ -1,0 +1,126 @@
+/* harness.h -- start a real tallyd on loopback and talk to it over HTTP, for the
+ * cmocka integration tests (tests/integration/it_*.c).
+ *
+ * Everything returns a status instead of aborting, so tests write
+ *     assert_int_equal(it_server_start(&s, NULL), 0);
+ * and get cmocka's report. Typical test:
+ *
+ *     it_server s;
+ *     assert_int_equal(it_server_start(&s, NULL), 0);
+ *     char *tok = it_create_user(&s, "pm", "manager");
+ *     ... it_request_json(&s, "GET", "/v1/me", tok, NULL, &r) ...
+ *     it_response_free(&r);
+ *     free(tok);
+ *     assert_int_equal(it_server_stop(&s), 0);   // exit 0 and no sanitizer report
+ *     it_server_cleanup(&s);                     // always: frees and removes data dir
+ *
+ * Processes: tallyd and the CLI run as children with PR_SET_PDEATHSIG, so they die
+ * with a crashed test. tallyd's stdout+stderr go to DIR/tallyd.log (appended across
+ * restarts); sanitizer reports of the server land there and make it_server_stop fail.
+ * The CLI (it_run_cli) gets XDG_CONFIG_HOME=DIR/cli-config so `tally login` never
+ * touches the real user's config.
+ */
+#ifndef TALLY_IT_HARNESS_H
+#define TALLY_IT_HARNESS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;              /* 0 when not running */
+    int port;
+    char data_dir[4096];    /* "" until created */
+    char base_url[64];      /* "http://127.0.0.1:PORT" */
+    char admin_token[128];
+    char log_path[4200];    /* DIR/tallyd.log */
+    char **extra_args;      /* owned NULL-terminated copy, reused by it_server_restart */
+    long log_offset;        /* where this run's part of the log starts */
+} it_server;
+
+typedef struct {
+    long status;            /* HTTP status; 0 if the request failed at transport level */
+    char *body;             /* NUL-terminated (malloc'd), "" if empty */
+    size_t len;
+    json_t *json;           /* parsed if the body is JSON, else NULL */
+    char content_type[128];
+    char etag[128];
+} it_response;
+
+/* Start tallyd on a fresh temp data dir: TALLYD_PATH --data DIR --listen 127.0.0.1:0
+ * [extra_args...] (extra_args NULL-terminated, may be NULL). Waits up to 20 s for
+ * DIR/tallyd.addr and a 200 from /healthz, reads DIR/admin.token. 0 or -1 (log tail
+ * printed). Call it_server_cleanup afterwards in every case. */
+int it_server_start(it_server *s, const char *const *extra_args);
+/* SIGTERM, wait up to 20 s (then SIGKILL). 0 only if it exited with status 0 and its
+ * log has no sanitizer report; otherwise prints the log tail and returns -1. */
+int it_server_stop(it_server *s);
+/* SIGKILL + waitpid (simulated crash). */
+void it_server_kill(it_server *s);
+/* Start again on the same data dir with the same extra args (the port may change).
+ * The server must be stopped or killed first. */
+int it_server_restart(it_server *s);
+/* Kill the server if still running, free extra_args, remove the data dir. Idempotent. */
+void it_server_cleanup(it_server *s);
+
+/* One HTTP request. path starts with '/'; token, content_type and body may be NULL.
+ * Returns 0 when a response arrived (any status; check out->status), -1 on transport
+ * failure (out->status 0). Always it_response_free(out) afterwards. */
+int it_request(it_server *s, const char *method, const char *path, const char *token,
+               const char *content_type, const void *body, size_t len, it_response *out);
+/* Same with a JSON text body (Content-Type: application/json) or none. */
+int it_request_json(it_server *s, const char *method, const char *path, const char *token,
+                    const char *json_text_or_NULL, it_response *out);
+/* GET with a printf-style path: it_getf(s, tok, &r, "/v1/items/%lld", (long long)id). */
+int it_getf(it_server *s, const char *token, it_response *out, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* PUT /v1/batches/{b}/files/{urlencoded name}, streaming the file at path. */
+int it_upload_file(it_server *s, const char *token, int64_t batch_id, const char *name,
+                   const char *path, it_response *out);
+/* PUT of in-memory bytes as a batch file. */
+int it_upload_bytes(it_server *s, const char *token, int64_t batch_id, const char *name,
+                    const void *data, size_t len, it_response *out);
+void it_response_free(it_response *r);
+
+/* POST /v1/users with the admin token; the new user's token (malloc'd) or NULL. */
+char *it_create_user(it_server *s, const char *name, const char *role);
+/* POST /v1/projects; the project id or -1. template_json is the template's JSON text. */
+int64_t it_create_project(it_server *s, const char *token, const char *name, const char *media,
+                          const char *template_json);
+/* POST /v1/projects/{p}/batches with source_json as "source" (NULL: {"kind":"upload"});
+ * the batch id or -1. */
+int64_t it_create_batch(it_server *s, const char *token, int64_t project_id, const char *name,
+                        const char *source_json);
+/* POST /v1/batches/{b}/close; returns the HTTP status (200 expected) or -1. */
+long it_close_batch(it_server *s, const char *token, int64_t batch_id);
+/* Polls GET /v1/batches/{b} until state is done|failed; the batch (new reference) or
+ * NULL on timeout / error. */
+json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int timeout_ms);
+
+/* Run TALLY_CLI_PATH args... with TALLY_URL set to the server and TALLY_TOKEN to
+ * token (unset if NULL), XDG_CONFIG_HOME=DIR/cli-config. args is NULL-terminated and
+ * excludes the program name. out / err_out (optional) receive stdout / stderr
+ * (malloc'd, NUL-terminated). Returns the exit status (0..255); 128+N if killed by
+ * signal N or timed out (120 s); -1 if it could not run or its stderr holds a
+ * sanitizer report (printed). */
+int it_run_cli(it_server *s, const char *token, const char *const *args, char **out,
+               char **err_out);
+
+/* Small helpers. */
+/* TALLY_TEST_DATA "/" name into buf; returns buf. */
+const char *it_test_data(const char *name, char *buf, size_t bufsz);
+/* 1 if the file exists. */
+int it_file_exists(const char *path);
+/* Write len bytes to DIR/name (inside the server's data dir, so cleanup removes it);
+ * the full path goes to path_out. 0 or -1. */
+int it_write_temp(it_server *s, const char *name, const void *data, size_t len, char *path_out,
+                  size_t path_outsz);
+/* Integer member of an object, or -1 when missing / not an integer. */
+int64_t it_json_int(const json_t *obj, const char *key);
+/* String member, or "" when missing. */
+const char *it_json_str(const json_t *obj, const char *key);
+/* 1 if the text contains a sanitizer report. */
+int it_has_sanitizer_report(const char *text);
+
+#endif
