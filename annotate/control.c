@@ -1,6 +1,7 @@
 /* control.c -- the registry of control types and helpers they share. */
 #include "annotate/control.h"
 
+#include <math.h>
 #include <string.h>
 
 static const tly_control_type *const registry[] = {
@@ -47,4 +48,34 @@ int tly_control_check_string_set(json_t *def, const char *key, int required, siz
                 return tly_fail(err, TLY_E_INVALID, "invalid_template", "'%s' lists '%s' twice", key, s);
     }
     return 0;
+}
+
+int tly_control_check_member(json_t *def, const char *key, json_t *value, const char *what,
+                             tly_error *err)
+{
+    const char *v = json_string_value(value);
+    if (!v)
+        return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "%s must be a string", what);
+    size_t i;
+    json_t *opt;
+    json_array_foreach(json_object_get(def, key), i, opt)
+        if (strcmp(json_string_value(opt), v) == 0)
+            return 0;
+    return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "%s '%.100s' is not one of the control's %s",
+                    what, v, key);
+}
+
+int tly_control_number(json_t *obj, const char *key, double *out, tly_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "'%s' must be a number", key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+double tly_control_media_dim(json_t *media, const char *key)
+{
+    json_t *v = media ? json_object_get(media, key) : NULL;
+    return json_is_number(v) ? json_number_value(v) : -1;
 }

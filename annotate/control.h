@@ -3,9 +3,9 @@
  * A template is {"controls":[{"name","type",...}, ...]}. Each control type lives in
  * its own file (control_<type>.c) and exposes one tly_control_type: a table of what
  * that control knows how to do. Today that is validating its definition in a
- * template; answer validation, comparison with gold and aggregation are added to the
- * same table by the crowd-work and quality rounds, so adding a control never means
- * touching the dispatcher or the template engine.
+ * template and validating an answer's value against the definition and the item;
+ * comparison with gold and aggregation are added to the same table by the quality
+ * round, so adding a control never means touching the dispatcher or the engine.
  *
  * Called by annotate/template.c only; other folders go through template.h.
  */
@@ -26,6 +26,10 @@ typedef struct {
     const char *const *keys;
     /* Checks the type-specific keys of def; err's message should name the key. */
     int (*validate_def)(json_t *def, tly_error *err);
+    /* Checks one answer value (never NULL or JSON null) against def. media is the
+     * item's media object ({"width","height"} / {"duration"}) or NULL when not known
+     * yet (then only the shape is checked, not the bounds). */
+    int (*validate_answer)(json_t *def, json_t *value, json_t *media, tly_error *err);
 } tly_control_type;
 
 const tly_control_type *tly_control_type_find(const char *name);
@@ -36,6 +40,15 @@ const char *tly_control_type_names(void);
  * non-empty strings (at most max entries). */
 int tly_control_check_string_set(json_t *def, const char *key, int required, size_t max,
                                  tly_error *err);
+
+/* Shared answer checks. */
+/* value must be a string in def[key] (an options / labels list); what names it. */
+int tly_control_check_member(json_t *def, const char *key, json_t *value, const char *what,
+                             tly_error *err);
+/* obj[key] must be a finite number; into *out. */
+int tly_control_number(json_t *obj, const char *key, double *out, tly_error *err);
+/* The item's width / height / duration from its media object, or -1 if unknown. */
+double tly_control_media_dim(json_t *media, const char *key);
 
 extern const tly_control_type tly_control_choice;
 extern const tly_control_type tly_control_multi_choice;

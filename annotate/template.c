@@ -101,7 +101,7 @@ static json_t *find_control(json_t *tmpl, const char *name)
     return NULL;
 }
 
-int tly_template_check_answer_keys(json_t *tmpl, json_t *answer, tly_error *err)
+int tly_template_validate_answer(json_t *tmpl, json_t *answer, json_t *media, tly_error *err)
 {
     if (!json_is_object(answer))
         return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "an answer must be an object keyed by control name");
@@ -114,8 +114,16 @@ int tly_template_check_answer_keys(json_t *tmpl, json_t *answer, tly_error *err)
     json_t *def;
     json_array_foreach(json_object_get(tmpl, "controls"), i, def) {
         const char *name = json_string_value(json_object_get(def, "name"));
-        if (json_is_true(json_object_get(def, "required")) && !json_object_get(answer, name))
-            return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "control '%s' is required", name);
+        json_t *value = json_object_get(answer, name);
+        if (!value || json_is_null(value)) {
+            if (json_is_true(json_object_get(def, "required")))
+                return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "control '%s' is required", name);
+            continue;
+        }
+        const tly_control_type *ct = tly_control_type_find(json_string_value(json_object_get(def, "type")));
+        tly_error sub;
+        if (ct && ct->validate_answer(def, value, media, &sub) < 0)
+            return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_answer", "control '%s': %s", name, sub.message);
     }
     return 0;
 }

@@ -16,8 +16,11 @@
 int tly_template_validate(json_t *tmpl, const char *media, tly_error *err);
 
 /* An answer is an object keyed by control name. Checks that every key names a control
- * of the template and that every required control is present (value shapes are
- * checked per control by the crowd-work round). TLY_E_UNPROCESSABLE on failure. */
-int tly_template_check_answer_keys(json_t *tmpl, json_t *answer, tly_error *err);
+ * of the template, that every required control is present (a non-required one may be
+ * absent or null), and each value against its control: options and labels from the
+ * template, and -- when media (the item's media object) is given -- boxes and points
+ * inside the image, segments inside the audio. TLY_E_UNPROCESSABLE with code
+ * "invalid_answer" and a message naming the control. */
+int tly_template_validate_answer(json_t *tmpl, json_t *answer, json_t *media, tly_error *err);
 
 #endif

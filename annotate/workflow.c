@@ -96,7 +96,9 @@ json_t *tly_workflow_normalize(json_t *workflow, tly_error *err)
     /* max_overlap defaults to at least overlap, so "overlap":7 alone is valid. */
     int64_t overlap = json_integer_value(json_object_get(out, "overlap"));
     int64_t max_overlap = json_integer_value(json_object_get(out, "max_overlap"));
-    int explicit_max = workflow && json_object_get(workflow, "max_overlap");
+    /* null counts as absent, as everywhere in the API. */
+    json_t *given_max = workflow ? json_object_get(workflow, "max_overlap") : NULL;
+    int explicit_max = given_max && !json_is_null(given_max);
     if (max_overlap < overlap && explicit_max) {
         tly_fail(err, TLY_E_INVALID, "invalid_workflow", "workflow: max_overlap (%lld) is less than overlap (%lld)",
                  (long long)max_overlap, (long long)overlap);

@@ -20,13 +20,17 @@ int64_t tly_mono_ns(void)
 
 static void format(int64_t epoch_ms, char *out, size_t outsz, int with_ms)
 {
-    time_t secs = (time_t)(epoch_ms / 1000);
+    /* Floor division, so times before 1970 come out right too. */
+    int64_t ms = epoch_ms % 1000;
+    if (ms < 0)
+        ms += 1000;
+    time_t secs = (time_t)((epoch_ms - ms) / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     if (with_ms)
         snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(epoch_ms % 1000));
+                 (int)ms);
     else
         snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);

@@ -102,7 +102,8 @@ static int check_manifest(tly_ingest *ing, json_t *source, json_t *tmpl, tly_err
         }
         if (name && !tly_is_safe_filename(name))
             return tly_fail(err, TLY_E_INVALID, "invalid_name", "%s: 'name' must be a plain file name", where);
-        if (gold && tly_gold_validate(tmpl, gold, &sub) < 0)
+        /* The media is not known yet: shape now, bounds when the file is probed. */
+        if (gold && tly_gold_validate(tmpl, gold, NULL, &sub) < 0)
             return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_gold", "%s: %s", where, sub.message);
     }
     return 0;

@@ -139,7 +139,8 @@ static int expand_dir(tly_ingest *ing, const tly_batch *b, tly_error *err)
         path_list_free(&files);
         return -1;
     }
-    qsort(files.paths, files.n, sizeof *files.paths, cmp_str);
+    if (files.n > 1)   /* an empty list has no array to sort */
+        qsort(files.paths, files.n, sizeof *files.paths, cmp_str);
     int rc = 0;
     for (size_t i = 0; i < files.n && rc == 0; i++) {
         char abs[PATH_MAX];

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "qa/gold.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -129,6 +130,13 @@ static int ingest_local(tly_ingest *ing, const tly_batch_file *bf, const tly_bat
         goto out;
     }
 
+    /* A manifest's gold answer could only be checked for shape when the batch was
+     * made; now that the media is known, check boxes / segments against it. */
+    item.media = tly_media_info_json(&info);
+    if (bf->gold && tly_gold_validate(project->template_json, bf->gold, item.media, &why) < 0) {
+        rc = finish_rejected(ing, bf, job, &why, err);
+        goto out;
+    }
     if (thumb.len) {
         if (tly_blob_put_buf(ing->bs, thumb.data, thumb.len, item.thumb_sha256, err) < 0)
             goto out;
@@ -155,7 +163,6 @@ static int ingest_local(tly_ingest *ing, const tly_batch_file *bf, const tly_bat
     memcpy(item.sha256, lf->sha256, sizeof item.sha256);
     item.size = (int64_t)lf->size;
     snprintf(item.state, sizeof item.state, "new");
-    item.media = tly_media_info_json(&info);
     item.gold = bf->gold;
     item.meta = bf->meta;
     int64_t item_id = 0;

@@ -2,12 +2,18 @@
 #include "qa/gold.h"
 #include "annotate/template.h"
 
-int tly_gold_validate(json_t *tmpl, json_t *answer, tly_error *err)
+int tly_gold_validate(json_t *tmpl, json_t *answer, json_t *media, tly_error *err)
 {
     tly_error sub;
-    if (tly_template_check_answer_keys(tmpl, answer, &sub) < 0)
+    if (tly_template_validate_answer(tmpl, answer, media, &sub) < 0)
         return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_gold", "gold answer: %s", sub.message);
-    if (json_object_size(answer) == 0)
+    /* null means "not answered", so {"label":null} answers nothing, like {}. */
+    size_t answered = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(answer, key, v)
+        answered += !json_is_null(v);
+    if (answered == 0)
         return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_gold", "gold answer: no control answered");
     return 0;
 }
@@ -23,7 +29,7 @@ int tly_gold_set(tly_store *st, int64_t item_id, json_t *answer, tly_item *item_
     if (answer) {
         if (tly_store_project_get(st, item.project_id, &project, err) < 0)
             goto out;
-        if (tly_gold_validate(project.template_json, answer, err) < 0)
+        if (tly_gold_validate(project.template_json, answer, item.media, err) < 0)
             goto out;
     }
     if (tly_store_item_set_gold(st, item_id, answer, err) < 0)

@@ -13,9 +13,10 @@
 
 #include <jansson.h>
 
-/* Checks a gold answer against a template: an object keyed by control name.
- * TLY_E_UNPROCESSABLE (code "invalid_gold") naming the problem. */
-int tly_gold_validate(json_t *tmpl, json_t *answer, tly_error *err);
+/* Checks a gold answer against a template and, when media is not NULL, against the
+ * item (boxes inside the image, segments inside the audio): the same checks as any
+ * answer (template.h). TLY_E_UNPROCESSABLE (code "invalid_gold") naming the problem. */
+int tly_gold_validate(json_t *tmpl, json_t *answer, json_t *media, tly_error *err);
 
 /* Marks item_id as a test question with `answer` (NULL clears it). The item must
  * belong to a project whose template the answer fits. On success *item_out (if not

@@ -270,12 +270,16 @@ static int start_request(tly_req *r)
     const char *path = r->url;
     r->route = tly_route_match(r, r->method, path, &method_mismatch);
     if (!r->route) {
-        if (method_mismatch)
-            http_reply_errorf(r, TLY_E_INVALID, "method_not_allowed", "%s is not allowed on %s", r->method, path);
-        else
+        if (!method_mismatch) {
             http_reply_errorf(r, TLY_E_NOT_FOUND, "not_found", "no such endpoint: %s", path);
-        if (method_mismatch)
-            r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+            return -1;
+        }
+        char allow[64];
+        tly_route_allowed(path, allow, sizeof allow);
+        http_reply_errorf(r, TLY_E_INVALID, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                          r->method, path, allow);
+        r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        MHD_add_response_header(r->response, MHD_HTTP_HEADER_ALLOW, allow);
         return -1;
     }
     const tly_route *rt = r->route;

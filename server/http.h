@@ -56,7 +56,7 @@ struct tly_req {
     const char *url;
     const tly_route *route;
     int64_t ids[4];            /* ":id" captures in order */
-    char tail[1024];           /* "*" capture */
+    const char *tail;          /* "*" capture: points into url (valid for the request) */
     tly_user user;
     int authed;
     json_t *json;              /* parsed body of F_JSON_BODY routes */
@@ -74,6 +74,8 @@ extern const tly_route tly_routes[];
  * NULL with *method_mismatch set when the path exists under another method. */
 const tly_route *tly_route_match(tly_req *r, const char *method, const char *path,
                                  int *method_mismatch);
+/* "GET, PUT" -- the methods path exists under, for a 405's Allow header. */
+void tly_route_allowed(const char *path, char *out, size_t outsz);
 
 /* Replies. Each sets r->status and r->response (replacing an earlier one). */
 void http_reply_json(tly_req *r, unsigned status, json_t *body);      /* steals body */

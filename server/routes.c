@@ -8,6 +8,7 @@
 #include "server/handlers.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,10 +54,7 @@ static int match(const char *pattern, const char *path, tly_req *r)
     const char *p = pattern, *s = path;
     while (*p && *s) {
         if (*p == '*') {
-            size_t n = strlen(s);
-            if (n == 0 || n >= sizeof r->tail)
-                return 0;
-            memcpy(r->tail, s, n + 1);
+            r->tail = s;   /* non-empty here: the loop runs only while *s */
             return 1;
         }
         if (p[0] == ':') {
@@ -93,12 +91,34 @@ const tly_route *tly_route_match(tly_req *r, const char *method, const char *pat
                                  int *method_mismatch)
 {
     *method_mismatch = 0;
+    /* HEAD is GET without the body; libmicrohttpd drops the body itself. */
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     for (const tly_route *rt = tly_routes; rt->method; rt++) {
         if (!match(rt->pattern, path, r))
             continue;
-        if (strcmp(rt->method, method) == 0)
+        if (strcmp(rt->method, want) == 0)
             return rt;
         *method_mismatch = 1;
     }
     return NULL;
+}
+
+void tly_route_allowed(const char *path, char *out, size_t outsz)
+{
+    tly_req scratch;
+    size_t len = 0;
+    if (outsz == 0)
+        return;
+    out[0] = '\0';
+    for (const tly_route *rt = tly_routes; rt->method; rt++) {
+        memset(&scratch, 0, sizeof scratch);
+        if (!match(rt->pattern, path, &scratch) || strstr(out, rt->method))
+            continue;
+        int n = snprintf(out + len, outsz - len, "%s%s", len ? ", " : "", rt->method);
+        if (n < 0 || (size_t)n >= outsz - len) {
+            out[len] = '\0';   /* whole methods only */
+            break;
+        }
+        len += (size_t)n;
+    }
 }
