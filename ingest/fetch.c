@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,7 +111,9 @@ int tly_fetch_url(tly_ingest *ing, const char *url, tly_local_file *out, tly_err
     c = NULL;
     if (result != 0)
         goto fail_with;
-    /* No fsync here: the blob store syncs the file when it takes it. */
+    /* No fsync here: the blob store syncs the file when it takes it. Starting the
+     * write-back now lets that sync find the data already on its way. */
+    sync_file_range(s.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     close(s.fd);
     tly_sha256_finish(s.hash, out->sha256);
     out->size = s.size;

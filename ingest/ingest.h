@@ -31,6 +31,8 @@
 
 #define TLY_JOB_INGEST_FILE "ingest_file"
 #define TLY_JOB_EXPAND_BATCH "expand_batch"
+/* Most ingest_file jobs run as one group (tly_ingest_file_jobs). */
+#define TLY_INGEST_GROUP_MAX 16
 
 typedef struct {
     const char *data_dir;              /* spool lives in DATA/spool */
@@ -84,6 +86,13 @@ void tly_upload_abort(tly_upload *up);
  * transaction as its effects), 1 when it should be retried later (err says why),
  * -1 on failure (err set). */
 int tly_ingest_run_job(tly_ingest *ing, const tly_job *job, tly_error *err);
+
+/* Runs n claimed TLY_JOB_INGEST_FILE jobs as one group: their files are made
+ * durable together and their outcomes recorded in one transaction (group commit).
+ * results[i] follows tly_ingest_run_job's convention for job i, with errs[i] set
+ * when it is not 0. Returns 0, or -1 if the group could not be run at all. */
+int tly_ingest_file_jobs(tly_ingest *ing, const tly_job *jobs, size_t n, int *results,
+                         tly_error *errs);
 
 /* The job runner gave up on a job (too many failed attempts): record that on what
  * the job was about -- its file is rejected with code processing_failed, or its

@@ -1,18 +1,25 @@
-/* pipeline.c -- the ingest_file job: one file from its source to an item.
+/* pipeline.c -- the ingest_file job: files from their sources to items.
  *
+ * For each file of a group of jobs (a job thread claims a few at once):
  *   1. bring the file into the spool with its SHA-256 (already there for uploads;
  *      copied for server-side paths; downloaded for URLs);
  *   2. probe it (media.h): reject with a per-file code, or learn its metadata and
  *      make its thumbnail / waveform;
- *   3. store previews and the file itself as blobs (idempotent: content-addressed);
- *   4. in one transaction: insert the item (or find the project already has those
- *      bytes: a duplicate), record the file's outcome, mark the job done.
- * A crash before 4 commits leaves the file pending and the job claimable, and
- * redoing 1-3 is harmless; after 4 the file is finished and a re-run does nothing.
- * Uploaded spool files are moved into the blob store by rename, never copied.
+ * then for the whole group:
+ *   3. move the good files into the blob store together (tly_blob_put_files: one
+ *      disk sync before the renames and one after, however many files -- group
+ *      commit; per-file syncs were most of the time an ingest spent waiting);
+ *   4. in one transaction: per file, insert the item with its previews (or find the
+ *      project already has those bytes: a duplicate), record the outcome, mark the
+ *      job done. If that transaction fails, each file is recorded in its own, so one
+ *      bad file cannot hold back the others.
+ * A crash before 4 commits leaves the files pending and their jobs claimable, and
+ * redoing 1-3 is harmless (blobs are content-addressed); after 4 the files are
+ * finished and a re-run does nothing. Uploads are moved by rename, never copied.
  */
 #include "ingest/internal.h"
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -89,146 +96,255 @@ static int acquire(tly_ingest *ing, const tly_batch_file *bf, const tly_job *job
     return tly_fail(err, TLY_E_INTERNAL, "internal", "unknown source kind '%s'", bf->source_kind);
 }
 
-/* Step 4 for a rejected file. */
-static int finish_rejected(tly_ingest *ing, const tly_batch_file *bf, const tly_job *job,
-                           const tly_error *why, tly_error *err)
+/* One file of a group, from claim to outcome. */
+typedef struct {
+    const tly_job *job;
+    enum { W_FINISHED, W_RETRY, W_FAILED, W_REJECT, W_READY, W_STORED } state;
+    tly_error why;             /* W_RETRY / W_FAILED / W_REJECT */
+    tly_batch_file bf;
+    tly_project project;
+    int64_t project_id;
+    tly_local_file lf;
+    tly_item item;
+    tly_buf thumb;
+    char *waveform_text;
+    int inserted;              /* set while recording: 0 new item, 1 duplicate */
+} file_work;
+
+static void work_clear(file_work *w)
+{
+    tly_batch_file_clear(&w->bf);
+    tly_project_clear(&w->project);
+    json_decref(w->item.media);
+    w->item.media = NULL;
+    tly_buf_free(&w->thumb);
+    free(w->waveform_text);
+    w->waveform_text = NULL;
+}
+
+static void set_error(file_work *w, int state, const tly_error *why)
+{
+    w->state = state;
+    w->why = *why;
+}
+
+/* Steps 1-2 for one file. */
+static void prepare(tly_ingest *ing, file_work *w)
+{
+    tly_error e;
+    tly_batch batch = {0};
+    tly_buf_init(&w->thumb, 4u << 20);
+    if (tly_store_batch_file_get(ing->st, w->job->ref_id, &w->bf, &e) < 0) {
+        if (e.status == TLY_E_NOT_FOUND)
+            w->state = W_FINISHED;   /* its batch is gone: nothing to do */
+        else
+            set_error(w, W_RETRY, &e);
+        return;
+    }
+    if (w->bf.state != TLY_BF_PENDING) {   /* finished by an earlier run */
+        w->state = W_FINISHED;
+        return;
+    }
+    if (tly_store_batch_get_brief(ing->st, w->bf.batch_id, &batch, &e) < 0 ||
+        tly_store_project_get(ing->st, batch.project_id, &w->project, &e) < 0) {
+        tly_batch_clear(&batch);
+        set_error(w, W_RETRY, &e);
+        return;
+    }
+    w->project_id = batch.project_id;
+    tly_batch_clear(&batch);
+
+    int got = acquire(ing, &w->bf, w->job, &w->lf, &e);
+    if (got != 0) {
+        set_error(w, got == 1 ? W_RETRY : e.status == TLY_E_UNPROCESSABLE ? W_REJECT : W_FAILED, &e);
+        return;
+    }
+    tly_media_kind expected = strcmp(w->project.media, "audio") == 0 ? TLY_MEDIA_AUDIO : TLY_MEDIA_IMAGE;
+    tly_media_info info;
+    json_t *waveform = NULL;
+    if (tly_media_probe_file(w->lf.path, w->bf.name, expected, &ing->cfg.probe, &info, &w->thumb,
+                             expected == TLY_MEDIA_AUDIO ? &waveform : NULL, &e) < 0) {
+        set_error(w, e.status == TLY_E_UNPROCESSABLE ? W_REJECT : W_FAILED, &e);
+        return;
+    }
+    tly_item *it = &w->item;
+    it->media = tly_media_info_json(&info);
+    /* A manifest's gold answer could only be checked for shape when the batch was
+     * made; now that the media is known, check boxes / segments against it. */
+    if (w->bf.gold && tly_gold_validate(w->project.template_json, w->bf.gold, it->media, &e) < 0) {
+        json_decref(waveform);
+        set_error(w, W_REJECT, &e);
+        return;
+    }
+    if (w->thumb.len)
+        tly_sha256_hex(w->thumb.data, w->thumb.len, it->thumb_sha256);
+    if (waveform) {
+        w->waveform_text = tly_json_dump(waveform);
+        json_decref(waveform);
+        if (!w->waveform_text) {
+            tly_fail(&e, TLY_E_INTERNAL, "internal", "out of memory");
+            set_error(w, W_RETRY, &e);
+            return;
+        }
+        tly_sha256_hex(w->waveform_text, strlen(w->waveform_text), it->waveform_sha256);
+    }
+    it->project_id = w->project_id;
+    it->batch_id = w->bf.batch_id;
+    snprintf(it->name, sizeof it->name, "%s", w->bf.name);
+    memcpy(it->sha256, w->lf.sha256, sizeof it->sha256);
+    it->size = (int64_t)w->lf.size;
+    snprintf(it->state, sizeof it->state, "new");
+    w->state = W_READY;
+}
+
+/* Step 3 for the group. */
+static void store_files(tly_ingest *ing, file_work *works, size_t n)
+{
+    const char *paths[TLY_INGEST_GROUP_MAX], *shas[TLY_INGEST_GROUP_MAX];
+    int results[TLY_INGEST_GROUP_MAX];
+    tly_error errs[TLY_INGEST_GROUP_MAX];
+    size_t m = 0, idx[TLY_INGEST_GROUP_MAX];
+    for (size_t i = 0; i < n; i++)
+        if (works[i].state == W_READY) {
+            paths[m] = works[i].lf.path;
+            shas[m] = works[i].lf.sha256;
+            idx[m++] = i;
+        }
+    if (m == 0)
+        return;
+    tly_blob_put_files(ing->bs, m, paths, shas, results, errs);
+    for (size_t k = 0; k < m; k++) {
+        file_work *w = &works[idx[k]];
+        if (results[k] == 0) {
+            w->state = W_STORED;
+            w->lf.temp = 0;   /* the blob store has taken it */
+        } else {
+            set_error(w, W_RETRY, &errs[k]);
+        }
+    }
+}
+
+/* Step 4 for one file, inside the caller's transaction. */
+static int record(tly_ingest *ing, file_work *w, tly_error *err)
+{
+    tly_store *st = ing->st;
+    if (w->state == W_REJECT) {
+        if (tly_store_batch_file_finish(st, w->bf.id, TLY_BF_REJECTED, 0, w->why.code, w->why.message, err) < 0)
+            return -1;
+    } else if (w->state == W_STORED) {
+        int64_t item_id = 0;
+        w->item.gold = w->bf.gold;   /* borrowed for the insert */
+        w->item.meta = w->bf.meta;
+        w->inserted = tly_store_item_insert(st, &w->item, &item_id, err);
+        w->item.gold = NULL;
+        w->item.meta = NULL;
+        if (w->inserted < 0)
+            return -1;
+        if (w->inserted == 0 &&
+            ((w->thumb.len && tly_store_preview_put(st, item_id, "thumbnail", w->item.thumb_sha256, w->thumb.data,
+                                                     w->thumb.len, err) < 0) ||
+             (w->waveform_text && tly_store_preview_put(st, item_id, "waveform", w->item.waveform_sha256,
+                                                        w->waveform_text, strlen(w->waveform_text), err) < 0)))
+            return -1;
+        if (tly_store_batch_file_finish(st, w->bf.id, w->inserted == 1 ? TLY_BF_DUPLICATE : TLY_BF_ACCEPTED,
+                                        item_id, NULL, NULL, err) < 0)
+            return -1;
+    } else if (w->state != W_FINISHED) {
+        return 0;   /* retried or failed: the runner deals with the job */
+    }
+    return tly_store_job_done(st, w->job->id, err);
+}
+
+static int record_all(tly_ingest *ing, file_work *works, size_t n, tly_error *err)
 {
     if (tly_store_begin(ing->st, err) < 0)
         return -1;
-    if (tly_store_batch_file_finish(ing->st, bf->id, TLY_BF_REJECTED, 0, why->code, why->message, err) < 0 ||
-        tly_store_job_done(ing->st, job->id, err) < 0 || tly_store_commit(ing->st, err) < 0) {
+    for (size_t i = 0; i < n; i++)
+        if (record(ing, &works[i], err) < 0) {
+            tly_store_rollback(ing->st);
+            return -1;
+        }
+    if (tly_store_commit(ing->st, err) < 0) {
         tly_store_rollback(ing->st);
         return -1;
     }
-    count_file("rejected", 0);
-    LOG_DEBUG("ingest", "batch %lld: rejected '%s': %s: %s", (long long)bf->batch_id, bf->name, why->code,
-              why->message);
     return 0;
 }
 
-/* Steps 2-4 once the file is local. */
-static int ingest_local(tly_ingest *ing, const tly_batch_file *bf, const tly_batch *batch,
-                        const tly_project *project, const tly_job *job, tly_local_file *lf,
-                        tly_error *err)
+/* Metrics and clean-up of a file whose outcome is committed. */
+static void after_commit(tly_ingest *ing, file_work *w)
 {
-    tly_media_kind expected = strcmp(project->media, "audio") == 0 ? TLY_MEDIA_AUDIO : TLY_MEDIA_IMAGE;
-    tly_media_info info;
-    tly_buf thumb;
-    tly_buf_init(&thumb, 4u << 20);
-    json_t *waveform = NULL;
-    tly_error why;
-    int rc = -1;
-    tly_item item = {0};
-    if (tly_media_probe_file(lf->path, bf->name, expected, &ing->cfg.probe, &info, &thumb,
-                             expected == TLY_MEDIA_AUDIO ? &waveform : NULL, &why) < 0) {
-        if (why.status != TLY_E_UNPROCESSABLE) {
-            if (err)
-                *err = why;
-            goto out;
+    if (w->state == W_REJECT) {
+        count_file("rejected", 0);
+        LOG_DEBUG("ingest", "batch %lld: rejected '%s': %s: %s", (long long)w->bf.batch_id, w->bf.name, w->why.code,
+                  w->why.message);
+    } else if (w->state == W_STORED) {
+        count_file(w->inserted == 1 ? "duplicate" : "accepted", w->inserted == 1 ? 0 : w->lf.size);
+        if (w->inserted == 0 && w->thumb.len)
+            tly_counter_add(tly_metrics_counter("tally_ingest_thumbnails_total", "Thumbnails made", ""), 1);
+        if (w->inserted == 0 && w->waveform_text)
+            tly_counter_add(tly_metrics_counter("tally_ingest_waveforms_total", "Waveforms made", ""), 1);
+    }
+}
+
+int tly_ingest_file_jobs(tly_ingest *ing, const tly_job *jobs, size_t n, int *results,
+                         tly_error *errs)
+{
+    /* Bounded groups keep the arrays below small. */
+    if (n > TLY_INGEST_GROUP_MAX) {
+        tly_ingest_file_jobs(ing, jobs, TLY_INGEST_GROUP_MAX, results, errs);
+        return tly_ingest_file_jobs(ing, jobs + TLY_INGEST_GROUP_MAX, n - TLY_INGEST_GROUP_MAX,
+                                    results + TLY_INGEST_GROUP_MAX, errs + TLY_INGEST_GROUP_MAX);
+    }
+    file_work *works = calloc(n ? n : 1, sizeof *works);
+    if (!works) {
+        for (size_t i = 0; i < n; i++) {
+            results[i] = 1;
+            tly_fail(&errs[i], TLY_E_INTERNAL, "internal", "out of memory");
         }
-        rc = finish_rejected(ing, bf, job, &why, err);
-        goto out;
+        return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        works[i].job = &jobs[i];
+        prepare(ing, &works[i]);
+    }
+    store_files(ing, works, n);
 
-    /* A manifest's gold answer could only be checked for shape when the batch was
-     * made; now that the media is known, check boxes / segments against it. */
-    item.media = tly_media_info_json(&info);
-    if (bf->gold && tly_gold_validate(project->template_json, bf->gold, item.media, &why) < 0) {
-        rc = finish_rejected(ing, bf, job, &why, err);
-        goto out;
+    tly_error terr;
+    int committed = record_all(ing, works, n, &terr) == 0;
+    for (size_t i = 0; i < n; i++) {
+        file_work *w = &works[i];
+        int done = w->state == W_FINISHED || w->state == W_REJECT || w->state == W_STORED;
+        if (done && !committed) {
+            /* The group's transaction failed: record this file alone. */
+            tly_error e;
+            if (tly_store_begin(ing->st, &e) < 0 || record(ing, w, &e) < 0 || tly_store_commit(ing->st, &e) < 0) {
+                tly_store_rollback(ing->st);
+                set_error(w, W_RETRY, &e);
+                done = 0;
+            }
+        }
+        if (done)
+            after_commit(ing, w);
+        results[i] = done ? 0 : w->state == W_RETRY ? 1 : -1;
+        if (!done)
+            errs[i] = w->why;
+        /* Temp copies always go; an uploaded spool file only once its outcome
+         * committed, since a retry needs it. */
+        if (w->lf.temp && (done || strncmp(w->lf.path, ing->spool_tmp, strlen(ing->spool_tmp)) == 0))
+            unlink(w->lf.path);
+        work_clear(w);
     }
-    if (thumb.len) {
-        if (tly_blob_put_buf(ing->bs, thumb.data, thumb.len, item.thumb_sha256, err) < 0)
-            goto out;
-        tly_counter_add(tly_metrics_counter("tally_ingest_thumbnails_total", "Thumbnails made", ""), 1);
-    }
-    if (waveform) {
-        char *text = tly_json_dump(waveform);
-        int wrc = text ? tly_blob_put_buf(ing->bs, text, strlen(text), item.waveform_sha256, err)
-                       : tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
-        free(text);
-        if (wrc < 0)
-            goto out;
-        tly_counter_add(tly_metrics_counter("tally_ingest_waveforms_total", "Waveforms made", ""), 1);
-    }
-    char stored[65];
-    if (tly_blob_put_file(ing->bs, lf->path, lf->sha256, lf->temp, stored, err) < 0)
-        goto out;
-    if (lf->temp)
-        lf->temp = 0;   /* the blob store has taken it */
-
-    item.project_id = batch->project_id;
-    item.batch_id = batch->id;
-    snprintf(item.name, sizeof item.name, "%s", bf->name);
-    memcpy(item.sha256, lf->sha256, sizeof item.sha256);
-    item.size = (int64_t)lf->size;
-    snprintf(item.state, sizeof item.state, "new");
-    item.gold = bf->gold;
-    item.meta = bf->meta;
-    int64_t item_id = 0;
-    if (tly_store_begin(ing->st, err) < 0)
-        goto out;
-    int ins = tly_store_item_insert(ing->st, &item, &item_id, err);
-    if (ins < 0 ||
-        tly_store_batch_file_finish(ing->st, bf->id, ins == 1 ? TLY_BF_DUPLICATE : TLY_BF_ACCEPTED, item_id,
-                                    NULL, NULL, err) < 0 ||
-        tly_store_job_done(ing->st, job->id, err) < 0 || tly_store_commit(ing->st, err) < 0) {
-        tly_store_rollback(ing->st);
-        goto out;
-    }
-    count_file(ins == 1 ? "duplicate" : "accepted", ins == 1 ? 0 : lf->size);
-    rc = 0;
-out:
-    item.gold = NULL;   /* borrowed from bf */
-    item.meta = NULL;
-    json_decref(item.media);
-    item.media = NULL;
-    tly_buf_free(&thumb);
-    json_decref(waveform);
-    return rc;
+    free(works);
+    return 0;
 }
 
 int tly_ingest_file_job(tly_ingest *ing, const tly_job *job, tly_error *err)
 {
-    tly_batch_file bf = {0};
-    tly_batch batch = {0};
-    tly_project project = {0};
-    tly_local_file lf = {0};
-    int rc = -1;
-    if (tly_store_batch_file_get(ing->st, job->ref_id, &bf, err) < 0) {
-        rc = err && err->status == TLY_E_NOT_FOUND ? tly_store_job_done(ing->st, job->id, err) : -1;
-        goto out;
-    }
-    if (bf.state != TLY_BF_PENDING) {   /* finished by an earlier run */
-        rc = tly_store_job_done(ing->st, job->id, err);
-        goto out;
-    }
-    if (tly_store_batch_get_brief(ing->st, bf.batch_id, &batch, err) < 0 ||
-        tly_store_project_get(ing->st, batch.project_id, &project, err) < 0)
-        goto out;
-    tly_error why;
-    int got = acquire(ing, &bf, job, &lf, &why);
-    if (got == 1) {
-        if (err)
-            *err = why;
-        rc = 1;
-        goto out;
-    }
-    if (got < 0) {
-        if (why.status == TLY_E_UNPROCESSABLE)
-            rc = finish_rejected(ing, &bf, job, &why, err);
-        else if (err)
-            *err = why;
-        goto out;
-    }
-    rc = ingest_local(ing, &bf, &batch, &project, job, &lf, err);
-out:
-    /* Temp copies always go; an uploaded spool file only once its outcome committed,
-     * since a retry needs it. */
-    if (lf.temp && (rc == 0 || strncmp(lf.path, ing->spool_tmp, strlen(ing->spool_tmp)) == 0))
-        unlink(lf.path);
-    tly_batch_file_clear(&bf);
-    tly_batch_clear(&batch);
-    tly_project_clear(&project);
-    return rc;
+    int result = -1;
+    tly_error e;
+    tly_ingest_file_jobs(ing, job, 1, &result, &e);
+    if (result != 0 && err)
+        *err = e;
+    return result;
 }

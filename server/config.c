@@ -22,7 +22,7 @@ static void usage(FILE *out)
             "  --db URL              metadata store (default sqlite:DATA/tally.db)\n"
             "  --blobs URL           blob store (default file:DATA/blobs)\n"
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
-            "  --job-threads N       background job threads (default: number of cores)\n"
+            "  --job-threads N       background job threads (default: twice the number of cores)\n"
             "  --http-threads N      HTTP threads (default: number of cores)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
@@ -70,7 +70,9 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "./var");
     snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
-    cfg->job_threads = cores > 0 ? (int)cores : 2;
+    /* Two per core: a job spends part of its time waiting for fsync, and a second
+     * thread per core keeps the core decoding meanwhile. */
+    cfg->job_threads = cores > 0 ? 2 * (int)cores : 4;
     cfg->http_threads = cores > 0 ? (int)cores : 2;
     cfg->max_json_body = 16u << 20;
     cfg->max_file_size = 512ull << 20;

@@ -78,30 +78,37 @@ void h_item_media(tly_req *r)
     tly_item_clear(&it);
 }
 
-void h_item_thumbnail(tly_req *r)
+/* Previews live in the store with their item (store.h), not in the blob store. */
+static void reply_preview(tly_req *r, const char *kind, const char *content_type)
 {
     tly_item it = {0};
     if (load_item(r, &it) < 0)
         return;
-    if (it.thumb_sha256[0])
-        http_reply_blob(r, it.thumb_sha256, "image/jpeg");
-    else
-        http_reply_errorf(r, TLY_E_NOT_FOUND, "no_thumbnail", "item %lld has no thumbnail (not an image)",
-                          (long long)it.id);
+    int has = strcmp(kind, "thumbnail") == 0 ? it.thumb_sha256[0] != '\0' : it.waveform_sha256[0] != '\0';
     tly_item_clear(&it);
+    if (!has)
+        return http_reply_errorf(r, TLY_E_NOT_FOUND, strcmp(kind, "thumbnail") == 0 ? "no_thumbnail" : "no_waveform",
+                                 "item %lld has no %s (%s)", (long long)r->ids[0], kind,
+                                 strcmp(kind, "thumbnail") == 0 ? "not an image" : "not audio");
+    tly_buf data;
+    tly_buf_init(&data, 16u << 20);
+    char sha[65];
+    tly_error err;
+    if (tly_store_preview_get(r->app->store, r->ids[0], kind, &data, sha, &err) < 0)
+        http_reply_error(r, &err);
+    else
+        http_reply_bytes(r, data.data ? data.data : "", data.len, sha, content_type);
+    tly_buf_free(&data);
+}
+
+void h_item_thumbnail(tly_req *r)
+{
+    reply_preview(r, "thumbnail", "image/jpeg");
 }
 
 void h_item_waveform(tly_req *r)
 {
-    tly_item it = {0};
-    if (load_item(r, &it) < 0)
-        return;
-    if (it.waveform_sha256[0])
-        http_reply_blob(r, it.waveform_sha256, "application/json");
-    else
-        http_reply_errorf(r, TLY_E_NOT_FOUND, "no_waveform", "item %lld has no waveform (not audio)",
-                          (long long)it.id);
-    tly_item_clear(&it);
+    reply_preview(r, "waveform", "application/json");
 }
 
 void h_item_gold_put(tly_req *r)

@@ -182,16 +182,42 @@ static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *t
     return 0;
 }
 
+/* If the client already has these bytes (If-None-Match), replies 304 and returns 1. */
+static int not_modified(tly_req *r, const char *sha256, const char *etag)
+{
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (!inm || !(strstr(inm, sha256) || strcmp(inm, "*") == 0))
+        return 0;
+    http_reply_empty(r, MHD_HTTP_NOT_MODIFIED);
+    MHD_add_response_header(r->response, MHD_HTTP_HEADER_ETAG, etag);
+    return 1;
+}
+
+static void add_cache_headers(struct MHD_Response *resp, const char *content_type, const char *etag)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "private, max-age=31536000, immutable");
+}
+
+void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha256,
+                      const char *content_type)
+{
+    char etag[72];
+    snprintf(etag, sizeof etag, "\"%s\"", sha256);
+    if (not_modified(r, sha256, etag))
+        return;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    add_cache_headers(resp, content_type, etag);
+    set_response(r, MHD_HTTP_OK, resp);
+}
+
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
 {
     char etag[72];
     snprintf(etag, sizeof etag, "\"%s\"", sha256);
-    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && (strstr(inm, sha256) || strcmp(inm, "*") == 0)) {
-        http_reply_empty(r, MHD_HTTP_NOT_MODIFIED);
-        MHD_add_response_header(r->response, MHD_HTTP_HEADER_ETAG, etag);
+    if (not_modified(r, sha256, etag))
         return;
-    }
     tly_blob_reader *br = NULL;
     tly_error err;
     if (tly_blob_open_read(r->app->blobs, sha256, &br, &err) < 0) {
@@ -240,10 +266,8 @@ void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
         http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
         return;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    add_cache_headers(resp, content_type, etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "private, max-age=31536000, immutable");
     if (status == MHD_HTTP_PARTIAL_CONTENT) {
         char cr[96];
         snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);

@@ -85,6 +85,9 @@ void http_reply_errorf(tly_req *r, tly_status st, const char *code, const char *
 void http_reply_text(tly_req *r, unsigned status, const char *content_type, const char *text,
                      size_t len);
 void http_reply_empty(tly_req *r, unsigned status);
+/* Bytes named by their SHA-256 (copied): ETag and If-None-Match -> 304 as for blobs. */
+void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha256,
+                      const char *content_type);
 /* A blob with ETag (its hash), If-None-Match -> 304, and single-range Range -> 206. */
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type);
 unsigned http_status_for(tly_status st);

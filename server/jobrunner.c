@@ -66,6 +66,11 @@ static int stopping(tly_jobrunner *jr)
     return s;
 }
 
+/* ingest_file jobs a thread claims at once, to share one disk sync and one
+ * transaction among them (tly_ingest_file_jobs). Small enough that a small batch
+ * still spreads over the threads. */
+#define FILE_GROUP 8
+
 static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
 {
     if (strcmp(job->kind, TLY_JOB_INGEST_FILE) == 0 || strcmp(job->kind, TLY_JOB_EXPAND_BATCH) == 0)
@@ -73,47 +78,86 @@ static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
     return tly_fail(err, TLY_E_INTERNAL, "unknown_job", "no runner for job kind '%s'", job->kind);
 }
 
+typedef struct {
+    tly_counter *done, *retried, *failed;
+} job_counters;
+
+/* What happens to a job after it ran: nothing (its completion is recorded), back to
+ * the queue with backoff, or given up on. */
+static void settle(tly_jobrunner *jr, const job_counters *c, const tly_job *job, int rc, const tly_error *err)
+{
+    tly_store *st = jr->app->store;
+    tly_error e2;
+    if (rc == 0) {
+        tly_counter_add(c->done, 1);
+    } else if (rc == 1 || job->attempts < MAX_ATTEMPTS) {
+        int64_t delay = 1000LL << (job->attempts < 6 ? job->attempts : 6);
+        LOG_WARN("jobs", "job %lld (%s) attempt %d: %s; retrying in %lld ms", (long long)job->id, job->kind,
+                 job->attempts, err->message, (long long)delay);
+        if (tly_store_job_retry(st, job->id, err->message, delay, &e2) < 0)
+            LOG_ERROR("jobs", "cannot requeue job %lld: %s", (long long)job->id, e2.message);
+        tly_counter_add(c->retried, 1);
+    } else {
+        LOG_ERROR("jobs", "job %lld (%s) failed for good: %s", (long long)job->id, job->kind, err->message);
+        if (tly_ingest_abandon_job(jr->app->ingest, job, err->message, &e2) < 0)
+            LOG_ERROR("jobs", "cannot mark job %lld failed: %s", (long long)job->id, e2.message);
+        tly_counter_add(c->failed, 1);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     tly_jobrunner *jr = arg;
     tly_store *st = jr->app->store;
-    tly_counter *done = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"done\"");
-    tly_counter *retried = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"retry\"");
-    tly_counter *failed = tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"failed\"");
+    job_counters c = {
+        tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"done\""),
+        tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"retry\""),
+        tly_metrics_counter("tally_jobs_total", "Jobs finished, by outcome", "outcome=\"failed\""),
+    };
     /* Job bookkeeping is acknowledged to no client and re-done if lost, so it need
      * not wait for the disk at every commit (see tly_durability). */
     tly_error derr;
     if (tly_store_set_durability(st, TLY_DURABLE_ORDERED, &derr) < 0)
         LOG_WARN("jobs", "cannot relax commit durability: %s", derr.message);
     while (!stopping(jr)) {
-        tly_job job = {0};
+        tly_job group[FILE_GROUP + 1];
+        tly_error errs[FILE_GROUP];
+        int results[FILE_GROUP];
+        size_t n = 0;
+        int other = 0;   /* group[n] is a job of another kind, claimed after the files */
         tly_error err;
-        int rc = tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &job, &err);
+        int rc = tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &group[0], &err);
         if (rc != 0) {
             if (rc < 0 && err.status != TLY_E_BUSY)
                 LOG_ERROR("jobs", "claim failed: %s", err.message);
             idle_wait(jr);
             continue;
         }
-        rc = run_one(jr, &job, &err);
-        if (rc == 0) {
-            tly_counter_add(done, 1);
-        } else if (rc == 1 || job.attempts < MAX_ATTEMPTS) {
-            int64_t delay = 1000LL << (job.attempts < 6 ? job.attempts : 6);
-            LOG_WARN("jobs", "job %lld (%s) attempt %d: %s; retrying in %lld ms", (long long)job.id, job.kind,
-                     job.attempts, err.message, (long long)delay);
-            tly_error e2;
-            if (tly_store_job_retry(st, job.id, err.message, delay, &e2) < 0)
-                LOG_ERROR("jobs", "cannot requeue job %lld: %s", (long long)job.id, e2.message);
-            tly_counter_add(retried, 1);
-        } else {
-            LOG_ERROR("jobs", "job %lld (%s) failed for good: %s", (long long)job.id, job.kind, err.message);
-            tly_error e2;
-            if (tly_ingest_abandon_job(jr->app->ingest, &job, err.message, &e2) < 0)
-                LOG_ERROR("jobs", "cannot mark job %lld failed: %s", (long long)job.id, e2.message);
-            tly_counter_add(failed, 1);
+        if (strcmp(group[0].kind, TLY_JOB_INGEST_FILE) != 0) {
+            rc = run_one(jr, &group[0], &err);
+            settle(jr, &c, &group[0], rc, &err);
+            tly_job_clear(&group[0]);
+            continue;
         }
-        tly_job_clear(&job);
+        for (n = 1; n < FILE_GROUP; n++) {
+            memset(&group[n], 0, sizeof group[n]);
+            if (tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &group[n], &err) != 0)
+                break;
+            if (strcmp(group[n].kind, TLY_JOB_INGEST_FILE) != 0) {
+                other = 1;
+                break;
+            }
+        }
+        tly_ingest_file_jobs(jr->app->ingest, group, n, results, errs);
+        for (size_t i = 0; i < n; i++) {
+            settle(jr, &c, &group[i], results[i], &errs[i]);
+            tly_job_clear(&group[i]);
+        }
+        if (other) {
+            rc = run_one(jr, &group[n], &err);
+            settle(jr, &c, &group[n], rc, &err);
+            tly_job_clear(&group[n]);
+        }
     }
     return NULL;
 }

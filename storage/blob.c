@@ -276,6 +276,47 @@ int tly_blob_put_file(tly_blob_store *bs, const char *path, const char *sha256, 
     return 0;
 }
 
+size_t tly_blob_put_files(tly_blob_store *bs, size_t n, const char *const *paths,
+                          const char *const *sha256s, int *results, tly_error *errs)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        results[i] = check_name(sha256s[i], &errs[i]) < 0 ? -1 : 1;
+    if (bs->be->adopt_files) {
+        /* Only the well-named ones reach the backend; keep the others' -1. */
+        const char **p = malloc(n * sizeof *p), **h = malloc(n * sizeof *h);
+        int *r = malloc(n * sizeof *r);
+        tly_error *e = malloc(n * sizeof *e);
+        size_t *idx = malloc(n * sizeof *idx), m = 0;
+        if (p && h && r && e && idx) {
+            for (size_t i = 0; i < n; i++)
+                if (results[i] == 1) {
+                    p[m] = paths[i];
+                    h[m] = sha256s[i];
+                    idx[m++] = i;
+                }
+            bs->be->adopt_files(bs->impl, m, p, h, r, e);
+            for (size_t k = 0; k < m; k++) {
+                results[idx[k]] = r[k];
+                if (r[k] < 0)
+                    errs[idx[k]] = e[k];
+            }
+        }
+        free(p);
+        free(h);
+        free(r);
+        free(e);
+        free(idx);
+    }
+    /* Whatever the backend did not take (or could not be asked about) goes one by one. */
+    for (size_t i = 0; i < n; i++) {
+        if (results[i] == 1)
+            results[i] = tly_blob_put_file(bs, paths[i], sha256s[i], 1, NULL, &errs[i]) < 0 ? -1 : 0;
+        failed += results[i] != 0;
+    }
+    return failed;
+}
+
 /* ---- lookups and reads --------------------------------------------------------- */
 
 int tly_blob_exists(tly_blob_store *bs, const char *sha256, uint64_t *size_out, tly_error *err)

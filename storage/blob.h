@@ -5,7 +5,7 @@
  * chosen by URL at open time, that is a table of functions (like Redis's connection
  * types): the local file system today, S3-compatible object stores later.
  *
- * Local layout: ROOT/ab/cd/abcd...  (two fan-out levels), temp files in ROOT/tmp.
+ * Local layout: ROOT/ab/abcd...  (256 fan-out directories), temp files in ROOT/tmp.
  * Writes go to a temp file that is fsync'ed and renamed into place, and the directory
  * is fsync'ed, so a crash never leaves a half blob under a real name; start-up sweeps
  * ROOT/tmp (tly_blob_sweep_tmp).
@@ -48,6 +48,14 @@ int tly_blob_put_file(tly_blob_store *bs, const char *path, const char *sha256, 
                       char sha256_out[65], tly_error *err);
 int tly_blob_put_buf(tly_blob_store *bs, const void *data, size_t len, char sha256_out[65],
                      tly_error *err);
+/* Moves n local files into the store, each with the sha256 the caller computed from
+ * its bytes, like n calls of tly_blob_put_file(..., move_ok = 1) but made durable
+ * together where the backend can (the local one syncs once before the renames and
+ * once after, whatever n is: group commit for the ingest pipeline). results[i] is 0
+ * when file i is stored (and gone from its path), -1 when not (errs[i] says why).
+ * Returns the number of failures. */
+size_t tly_blob_put_files(tly_blob_store *bs, size_t n, const char *const *paths,
+                          const char *const *sha256s, int *results, tly_error *errs);
 
 /* 1 if present, 0 if not, -1 on error. size_out optional. */
 int tly_blob_exists(tly_blob_store *bs, const char *sha256, uint64_t *size_out,

@@ -35,6 +35,11 @@ struct tly_blob_backend {
      * is on another file system) and the caller should copy it in. NULL when the
      * backend can never do better than a copy. */
     int (*adopt_file)(void *impl, const char *path, const char *sha256, tly_error *err);
+    /* The same for n files at once, so a backend can make them all durable together
+     * (local: one sync before the renames, one after). results[i] as adopt_file's
+     * return, errs[i] filled where it is -1. NULL: blob.c loops over adopt_file. */
+    void (*adopt_files)(void *impl, size_t n, const char *const *paths,
+                        const char *const *sha256s, int *results, tly_error *errs);
 
     int (*exists)(void *impl, const char *sha256, uint64_t *size_out, tly_error *err);
     int (*remove)(void *impl, const char *sha256, tly_error *err);

@@ -7,7 +7,8 @@
  * never edited once released: schema changes are new steps appended to the list.
  *
  * The SQL is written for both SQLite and PostgreSQL. The one place they differ, the
- * auto-increment primary key, is spelled "@PK@" and replaced by the driver's pk_type.
+ * auto-increment primary key, is spelled "@PK@" and replaced by the driver's pk_type;
+ * likewise "@BLOB@" (binary column) by its blob_type.
  *
  * Conventions: times are BIGINT milliseconds since the epoch; JSON is TEXT; enums
  * are stored by name (readable in a SQL shell, stable if the C enum is reordered).
@@ -101,6 +102,16 @@ static const struct migration steps[] = {
      "  UNIQUE (project_id, sha256));"
      "CREATE INDEX items_state ON items (project_id, state, id);"
 
+     /* Thumbnails and waveforms: small derived bytes, committed with their item in
+      * one transaction. In the blob store each would cost a file, an inode and two
+      * fsyncs per item, and could exist without its item or the reverse. */
+     "CREATE TABLE previews ("
+     "  item_id BIGINT NOT NULL REFERENCES items (id),"
+     "  kind TEXT NOT NULL,"
+     "  sha256 TEXT NOT NULL,"
+     "  data @BLOB@ NOT NULL,"
+     "  PRIMARY KEY (item_id, kind));"
+
      "CREATE TABLE jobs ("
      "  id @PK@,"
      "  kind TEXT NOT NULL,"
@@ -130,9 +141,11 @@ static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_
         tly_store_rollback(st);
         return 0;
     }
-    char *sql = NULL;
-    if (rc == 1 && !(sql = sq_substitute(m->sql, "@PK@", st->drv->pk_type)))
+    char *sql = NULL, *with_pk = NULL;
+    if (rc == 1 && (!(with_pk = sq_substitute(m->sql, "@PK@", st->drv->pk_type)) ||
+                    !(sql = sq_substitute(with_pk, "@BLOB@", st->drv->blob_type))))
         rc = tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    free(with_pk);
     if (rc == 1)
         rc = st->drv->exec(c, sql, err);
     free(sql);

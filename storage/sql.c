@@ -42,6 +42,11 @@ static int bind_args(const struct tly_sql_driver *d, tly_sql_stmt *s, const char
         case 'f': rc = d->bind_double(s, idx, va_arg(ap, double)); break;
         case 'j': rc = bind_json(d, s, idx, va_arg(ap, json_t *), err); break;
         case 'n': rc = d->bind_null(s, idx); break;
+        case 'b': {   /* two arguments: const void *data, size_t len */
+            const void *data = va_arg(ap, const void *);
+            rc = d->bind_blob(s, idx, data, va_arg(ap, size_t));
+            break;
+        }
         default:
             return tly_fail(err, TLY_E_INTERNAL, "bad_bind", "bad bind format '%c'", *fmt);
         }
@@ -320,4 +325,13 @@ char *sq_substitute(const char *sql, const char *token, const char *repl)
     }
     *o = '\0';
     return out;
+}
+
+int sq_col_blob(const sq_row *r, int col, tly_buf *out, tly_error *err)
+{
+    size_t len = 0;
+    const void *data = r->drv->column_blob(r->stmt, col, &len);
+    if (tly_buf_append(out, data ? data : "", len) < 0)
+        return tly_fail(err, TLY_E_TOO_LARGE, "too_large", "stored value of %zu bytes is over the buffer's cap", len);
+    return 0;
 }

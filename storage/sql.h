@@ -34,6 +34,7 @@
 #ifndef TALLY_STORAGE_SQL_H
 #define TALLY_STORAGE_SQL_H
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "storage/store.h"
 
@@ -50,6 +51,7 @@ struct tly_sql_driver {
     /* Dialect pieces substituted into SQL text (migrations.c, store.c). */
     const char *pk_type;       /* "@PK@" in migrations: auto-increment primary key */
     const char *claim_lock;    /* job-claim subquery suffix: "" or "FOR UPDATE SKIP LOCKED" */
+    const char *blob_type;     /* "@BLOB@" in migrations: "BLOB" / "BYTEA" */
 
     int (*connect)(const char *dsn, tly_sql_conn **out, tly_error *err);
     void (*disconnect)(tly_sql_conn *c);
@@ -62,6 +64,7 @@ struct tly_sql_driver {
     int (*bind_text)(tly_sql_stmt *s, int idx, const char *v);
     int (*bind_null)(tly_sql_stmt *s, int idx);
     int (*bind_double)(tly_sql_stmt *s, int idx, double v);
+    int (*bind_blob)(tly_sql_stmt *s, int idx, const void *data, size_t len);
     /* 1 = a row is available, 0 = done, -1 = error (err filled, status mapped). */
     int (*step)(tly_sql_stmt *s, tly_error *err);
     /* Columns are numbered from 0. column_text returns NULL for SQL NULL; the pointer
@@ -70,6 +73,8 @@ struct tly_sql_driver {
     double (*column_double)(tly_sql_stmt *s, int col);
     const char *(*column_text)(tly_sql_stmt *s, int col);
     int (*column_is_null)(tly_sql_stmt *s, int col);
+    /* Bytes of a blob column and their count; valid like column_text's. */
+    const void *(*column_blob)(tly_sql_stmt *s, int col, size_t *len);
     /* Ends the current execution and clears bindings; the statement stays cached. */
     void (*reset)(tly_sql_stmt *s);
     /* Write transaction (SQLite: BEGIN IMMEDIATE, retried while the database is busy). */
@@ -136,6 +141,8 @@ int64_t sq_col_i64(const sq_row *r, int col);
 void sq_col_copy(const sq_row *r, int col, char *dst, size_t dstsz);
 /* malloc'd copy, or NULL for SQL NULL. -1 on out-of-memory. */
 int sq_col_dup(const sq_row *r, int col, char **out, tly_error *err);
+/* Append a blob column's bytes to out; -1 if over out's cap. */
+int sq_col_blob(const sq_row *r, int col, tly_buf *out, tly_error *err);
 /* Parsed JSON column, or NULL for SQL NULL. -1 if unparsable. */
 int sq_col_json(const sq_row *r, int col, json_t **out, tly_error *err);
 

@@ -289,6 +289,20 @@ static int sqlite_bind_null(tly_sql_stmt *s, int idx)
     return sqlite3_bind_null(STMT(s), idx) == SQLITE_OK ? 0 : -1;
 }
 
+static int sqlite_bind_blob(tly_sql_stmt *s, int idx, const void *data, size_t len)
+{
+    return sqlite3_bind_blob64(STMT(s), idx, data ? data : "", (sqlite3_uint64)len, SQLITE_TRANSIENT) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+static const void *sqlite_column_blob(tly_sql_stmt *s, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(STMT(s), col);
+    *len = (size_t)sqlite3_column_bytes(STMT(s), col);
+    return p;
+}
+
 static int sqlite_bind_double(tly_sql_stmt *s, int idx, double v)
 {
     return sqlite3_bind_double(STMT(s), idx, v) == SQLITE_OK ? 0 : -1;
@@ -405,6 +419,7 @@ const struct tly_sql_driver tly_sqlite_driver = {
     .name = "sqlite",
     .pk_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
     .claim_lock = "",   /* a single UPDATE statement holds SQLite's one write lock */
+    .blob_type = "BLOB",
     .connect = sqlite_connect,
     .disconnect = sqlite_disconnect,
     .exec = sqlite_exec,
@@ -413,11 +428,13 @@ const struct tly_sql_driver tly_sqlite_driver = {
     .bind_text = sqlite_bind_text,
     .bind_null = sqlite_bind_null,
     .bind_double = sqlite_bind_double,
+    .bind_blob = sqlite_bind_blob,
     .step = sqlite_step,
     .column_int64 = sqlite_column_int64,
     .column_double = sqlite_column_double,
     .column_text = sqlite_column_text,
     .column_is_null = sqlite_column_is_null,
+    .column_blob = sqlite_column_blob,
     .reset = sqlite_reset,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

@@ -24,6 +24,7 @@
 #ifndef TALLY_STORAGE_STORE_H
 #define TALLY_STORAGE_STORE_H
 
+#include "core/buf.h"
 #include "core/error.h"
 
 #include <jansson.h>
@@ -184,8 +185,8 @@ typedef struct {
     int64_t size;
     char state[16];           /* "new" after ingest; later stages add more */
     json_t *media;            /* {"format","width","height"} or {"format","duration",...} */
-    char thumb_sha256[65];    /* "" if none */
-    char waveform_sha256[65]; /* "" if none */
+    char thumb_sha256[65];    /* "" if none; the preview "thumbnail" has this hash */
+    char waveform_sha256[65]; /* "" if none; the preview "waveform" has this hash */
     json_t *gold;             /* NULL unless a test question */
     json_t *meta;             /* NULL if none */
     int64_t created_at;
@@ -205,6 +206,16 @@ int tly_store_item_list(tly_store *st, int64_t project_id, const char *state, in
 int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *err);
 /* {"new": 12, ...}: item counts of a project by state (new reference). Also "gold": n. */
 int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
+
+/* ---- previews: thumbnails and waveforms, stored with their item ------------------- */
+/* kind: "thumbnail" | "waveform". Put inside the transaction that inserts the item.
+ * CONFLICT if the item already has that preview. */
+int tly_store_preview_put(tly_store *st, int64_t item_id, const char *kind, const char *sha256,
+                          const void *data, size_t len, tly_error *err);
+/* Appends the preview's bytes to out (whose cap bounds them) and its hash to sha256
+ * (65 bytes). NOT_FOUND if the item has no such preview. */
+int tly_store_preview_get(tly_store *st, int64_t item_id, const char *kind, tly_buf *out,
+                          char *sha256, tly_error *err);
 
 /* ---- jobs: persistent background work with leases --------------------------------- */
 typedef struct {

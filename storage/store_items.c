@@ -155,3 +155,43 @@ int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_e
     *out = counts;
     return 0;
 }
+
+/* ---- previews --------------------------------------------------------------------- */
+
+struct preview_read {
+    tly_buf *out;
+    char *sha256;
+};
+
+static int read_preview(const sq_row *r, void *ctx, tly_error *err)
+{
+    struct preview_read *pr = ctx;
+    sq_col_copy(r, 0, pr->sha256, 65);
+    return sq_col_blob(r, 1, pr->out, err);
+}
+
+int tly_store_preview_put(tly_store *st, int64_t item_id, const char *kind, const char *sha256,
+                          const void *data, size_t len, tly_error *err)
+{
+    tly_error e;
+    if (!tly_is_sha256_hex(sha256))
+        return tly_fail(err, TLY_E_INVALID, "invalid", "preview sha256 must be 64 hex digits");
+    if (sq_exec(st, "INSERT INTO previews (item_id, kind, sha256, data) VALUES (?, ?, ?, ?)", &e, "ittb",
+                item_id, kind, sha256, data, len) < 0)
+        return sq_fail_as(err, &e, TLY_E_CONFLICT, "preview_exists", "item %lld already has a %s",
+                          (long long)item_id, kind);
+    return 0;
+}
+
+int tly_store_preview_get(tly_store *st, int64_t item_id, const char *kind, tly_buf *out,
+                          char *sha256, tly_error *err)
+{
+    struct preview_read pr = {out, sha256};
+    int64_t n = sq_each(st, "SELECT sha256, data FROM previews WHERE item_id = ? AND kind = ?", read_preview,
+                        &pr, err, "it", item_id, kind);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return tly_fail(err, TLY_E_NOT_FOUND, "not_found", "item %lld has no %s", (long long)item_id, kind);
+    return 0;
+}
