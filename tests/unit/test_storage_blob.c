@@ -1,6 +1,6 @@
 /* test_storage_blob.c -- the local blob store on a real temp directory.
  *
- * Checks the content addressing (ROOT/ab/cd/<sha256>), deduplication, the temp-file
+ * Checks the content addressing (ROOT/ab/<sha256>), deduplication, the temp-file
  * discipline (nothing left in ROOT/tmp after a failed write, sweep removes strays),
  * moving vs copying files in, and that no name other than 64 hex digits gets through.
  */
@@ -73,7 +73,7 @@ static int tmp_entries(const struct fixture *f)
 
 static void blob_path(const struct fixture *f, const char *sha, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%s/%.2s/%.2s/%s", f->root, sha, sha + 2, sha);
+    snprintf(out, outsz, "%s/%.2s/%s", f->root, sha, sha);
 }
 
 static void write_file(const char *path, const char *data)
@@ -234,10 +234,10 @@ static void test_dedup(void **state)
     assert_int_equal(tly_blob_put_buf(f->bs, "same", 4, a, &err), 0);
     assert_int_equal(tly_blob_put_buf(f->bs, "same", 4, b, &err), 0);
     assert_string_equal(a, b);
-    snprintf(dir, sizeof dir, "%s/%.2s/%.2s", f->root, a, a + 2);
+    snprintf(dir, sizeof dir, "%s/%.2s", f->root, a);
     assert_int_equal(count_entries(dir), 1);
-    /* Root holds tmp and one fan-out directory. */
-    assert_int_equal(count_entries(f->root), 2);
+    /* Root holds tmp and the 256 fan-out directories made at open. */
+    assert_int_equal(count_entries(f->root), 257);
     assert_int_equal(tmp_entries(f), 0);
 }
 
