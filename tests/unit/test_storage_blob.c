@@ -289,6 +289,40 @@ static void test_sweep_tmp(void **state)
     assert_int_equal(tly_blob_sweep_tmp(f->bs, &err), 0);
 }
 
+/* Group put: good files land (and leave their paths), a bad name fails alone,
+ * content already stored is dropped, and nothing is left in tmp. */
+static void test_put_files(void **state)
+{
+    struct fixture *f = *state;
+    tly_error err, errs[4];
+    char paths[4][160], shas[4][65], existing[65];
+    const char *data[4] = {"alpha", "beta", "gamma", "alpha"};
+    assert_int_equal(tly_blob_put_buf(f->bs, "gamma", 5, existing, &err), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/in-%d", f->dir, i);
+        write_file(paths[i], data[i]);
+        tly_sha256_hex(data[i], strlen(data[i]), shas[i]);
+    }
+    const char *p[5] = {paths[0], paths[1], paths[2], paths[3], paths[0]};
+    const char *h[5] = {shas[0], shas[1], shas[2], shas[3], "not-a-hash"};
+    int results[5];
+    tly_error errs5[5];
+    (void)errs;
+    assert_int_equal(tly_blob_put_files(f->bs, 5, p, h, results, errs5), 1);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(results[i], 0);
+        assert_int_equal(tly_blob_exists(f->bs, shas[i], NULL, &err), 1);
+        assert_int_equal(access(paths[i], F_OK), -1);   /* moved or dropped */
+    }
+    assert_int_equal(results[4], -1);
+    assert_int_equal(errs5[4].status, TLY_E_INVALID);
+    char path[256];
+    blob_path(f, shas[1], path, sizeof path);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(tmp_entries(f), 0);
+    assert_int_equal(tly_blob_put_files(f->bs, 0, NULL, NULL, NULL, NULL), 0);
+}
+
 static void test_open_urls(void **state)
 {
     (void)state;
@@ -320,6 +354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_tmp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_files, setup, teardown),
         cmocka_unit_test(test_open_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

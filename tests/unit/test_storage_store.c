@@ -484,6 +484,39 @@ static void assert_counts(tly_store *st, int64_t q, int64_t r, int64_t fl)
     assert_int_equal(c, fl);
 }
 
+/* Previews are kept with their item: put once, read back exactly, bounded by the
+ * reader's buffer, and tied to an existing item. */
+static void test_previews(void **state)
+{
+    struct fixture *f = *state;
+    tly_error err;
+    int64_t pid = make_project(f->st, "p"), id = 0;
+    assert_int_equal(item_insert(f->st, pid, "img", NULL, &id), 0);
+    char sha[65], got_sha[65];
+    const char bytes[] = "\xff\xd8 thumbnail \0 with a NUL \xff\xd9";
+    tly_sha256_hex(bytes, sizeof bytes, sha);
+    assert_int_equal(tly_store_preview_put(f->st, id, "thumbnail", sha, bytes, sizeof bytes, &err), 0);
+    assert_int_equal(tly_store_preview_put(f->st, id, "thumbnail", sha, bytes, sizeof bytes, &err), -1);
+    assert_int_equal(err.status, TLY_E_CONFLICT);
+    assert_int_equal(tly_store_preview_put(f->st, id, "waveform", "nothex", "x", 1, &err), -1);
+    assert_int_equal(err.status, TLY_E_INVALID);
+    assert_int_equal(tly_store_preview_put(f->st, 99999, "thumbnail", sha, "x", 1, &err), -1);
+
+    tly_buf out;
+    tly_buf_init(&out, 1 << 20);
+    assert_int_equal(tly_store_preview_get(f->st, id, "thumbnail", &out, got_sha, &err), 0);
+    assert_int_equal(out.len, sizeof bytes);
+    assert_memory_equal(out.data, bytes, sizeof bytes);
+    assert_string_equal(got_sha, sha);
+    tly_buf_free(&out);
+    assert_int_equal(tly_store_preview_get(f->st, id, "waveform", &out, got_sha, &err), -1);
+    assert_int_equal(err.status, TLY_E_NOT_FOUND);
+    tly_buf_init(&out, 8);   /* too small: refused, not truncated */
+    assert_int_equal(tly_store_preview_get(f->st, id, "thumbnail", &out, got_sha, &err), -1);
+    assert_int_equal(err.status, TLY_E_TOO_LARGE);
+    tly_buf_free(&out);
+}
+
 static void test_jobs(void **state)
 {
     struct fixture *f = *state;
@@ -729,6 +762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_lease_expiry, setup, teardown),
