@@ -6,12 +6,21 @@
  * as they are written to the spool, so the file is read once. Failures are sorted
  * into transient (timeouts, refused connections, 5xx, 429: the job is retried) and
  * permanent (4xx, bad URL, too large: the file is rejected with the reason).
+ *
+ * Server-side request forgery: a URL list is written by a customer, and the fetch
+ * runs inside the operator's network. Unless url_allow_private is set, every
+ * connection -- after DNS, and again for each redirect -- is checked and refused if
+ * it goes to a loopback, private, link-local (cloud metadata), CGNAT, multicast or
+ * unspecified address. Checking the socket address libcurl is about to connect to,
+ * not the host name, closes the DNS-rebinding and redirect loopholes.
  */
 #include "ingest/internal.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,6 +51,46 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     tly_sha256_update(s->hash, ptr, n);
     s->size += n;
     return n;
+}
+
+/* 1 if addr is not a public unicast address. */
+static int internal_address(const struct sockaddr *addr)
+{
+    if (addr->sa_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr);
+        return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||   /* this, private, loopback */
+               (a >> 20) == (172u << 4 | 1) ||                             /* 172.16/12 */
+               (a >> 16) == (192u << 8 | 168) ||                           /* 192.168/16 */
+               (a >> 16) == (169u << 8 | 254) ||                           /* link-local, metadata */
+               (a >> 22) == (100u << 2 | 1) ||                             /* 100.64/10 CGNAT */
+               (a >> 28) >= 14;                                            /* multicast, reserved */
+    }
+    if (addr->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+            return internal_address((const struct sockaddr *)&v4);
+        }
+        return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
+               IN6_IS_ADDR_SITELOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
+               (a->s6_addr[0] & 0xfe) == 0xfc;   /* unique local fc00::/7 */
+    }
+    return 1;   /* unix sockets and the like: never */
+}
+
+typedef struct {
+    int refused;
+} guard;
+
+static curl_socket_t open_guarded(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    guard *g = clientp;
+    if (internal_address(&address->addr)) {
+        g->refused = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype, address->protocol);
 }
 
 static int transient_curl_error(CURLcode rc)
@@ -86,6 +135,11 @@ int tly_fetch_url(tly_ingest *ing, const char *url, tly_local_file *out, tly_err
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    guard g = {0};
+    if (!ing->cfg.url_allow_private) {
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+    }
     if (s.cap)
         curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s.cap);
     CURLcode rc = curl_easy_perform(c);
@@ -95,6 +149,10 @@ int tly_fetch_url(tly_ingest *ing, const char *url, tly_local_file *out, tly_err
     if (s.over_cap || rc == CURLE_FILESIZE_EXCEEDED) {
         tly_fail(err, TLY_E_UNPROCESSABLE, "too_large", "download is over the %llu-byte limit",
                  (unsigned long long)s.cap);
+    } else if (g.refused) {
+        tly_fail(err, TLY_E_UNPROCESSABLE, "url_not_allowed",
+                 "the URL leads to an internal address (loopback, private or link-local network); "
+                 "tallyd fetches only from public addresses unless started with --url-allow-private");
     } else if (s.write_failed) {
         tly_fail(err, TLY_E_IO, "io_error", "spool write failed");
         result = 1;

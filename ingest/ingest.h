@@ -43,6 +43,9 @@ typedef struct {
     long url_connect_timeout_s;
     long url_max_redirects;
     int url_max_attempts;              /* transient fetch failures are retried */
+    int url_allow_private;             /* fetch from loopback / private / link-local
+                                        * addresses too (off: they are refused, so a
+                                        * URL list cannot reach internal services) */
     /* Called after jobs are enqueued, so a job runner can wake up; may be NULL. */
     void (*on_enqueue)(void *arg);
     void *on_enqueue_arg;

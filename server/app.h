@@ -28,6 +28,7 @@ typedef struct {
     int http_threads;
     size_t max_json_body;             /* bytes of a JSON request body */
     uint64_t max_file_size;           /* bytes of one ingested file */
+    int url_allow_private;            /* URL ingest may reach internal addresses */
     int log_level;
 } tly_config;
 

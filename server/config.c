@@ -26,6 +26,8 @@ static void usage(FILE *out)
             "  --http-threads N      HTTP threads (default: number of cores)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
+            "  --url-allow-private   let URL-list ingest fetch from loopback, private and\n"
+            "                        link-local addresses (refused by default)\n"
             "  --log-level LEVEL     debug, info, warn or error (default info)\n"
             "  --version, --help\n",
             MAX_IMPORT_ROOTS);
@@ -78,7 +80,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;
 
-    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP };
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
         {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
@@ -86,6 +88,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         {"http-threads", required_argument, 0, O_HTTP},  {"max-body", required_argument, 0, O_BODY},
         {"max-file-size", required_argument, 0, O_FILE}, {"log-level", required_argument, 0, O_LOG},
         {"version", no_argument, 0, O_VER},              {"help", no_argument, 0, O_HELP},
+        {"url-allow-private", no_argument, 0, O_PRIVATE},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -143,6 +146,9 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
                 return -1;
             }
             cfg->log_level = (int)level;
+            break;
+        case O_PRIVATE:
+            cfg->url_allow_private = 1;
             break;
         case O_VER:
             printf("tallyd %s\n", TALLY_VERSION);

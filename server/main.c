@@ -75,6 +75,7 @@ static int open_everything(tly_app *app, tly_error *err)
     icfg.import_roots = cfg->import_roots;
     icfg.n_import_roots = cfg->n_import_roots;
     icfg.probe.max_bytes = cfg->max_file_size;
+    icfg.url_allow_private = cfg->url_allow_private;
     icfg.on_enqueue = wake_jobs;
     icfg.on_enqueue_arg = app;
     if (tly_ingest_open(app->store, app->blobs, &icfg, &app->ingest, err) < 0)

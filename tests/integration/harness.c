@@ -21,6 +21,7 @@
 #include "core/fsutil.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -46,14 +47,14 @@ extern char **environ;
 
 /* ---- small utilities ---------------------------------------------------------- */
 
-static void sleep_ms(int ms)
+void it_sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
 }
 
-static long long now_ms(void)
+long long it_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -84,11 +85,111 @@ const char *it_json_str(const json_t *obj, const char *key)
     return v ? v : "";
 }
 
+json_t *it_json_find(const json_t *array, const char *key, const char *value)
+{
+    size_t i;
+    json_t *el;
+    json_array_foreach(array, i, el)
+        if (strcmp(it_json_str(el, key), value) == 0)
+            return el;
+    return NULL;
+}
+
 int it_has_sanitizer_report(const char *text)
 {
     return text && (strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
                     strstr(text, "runtime error:") || strstr(text, "ERROR: ThreadSanitizer") ||
                     strstr(text, "WARNING: ThreadSanitizer"));
+}
+
+const char *it_err_code(const it_response *r)
+{
+    return it_json_str(json_object_get(r->json, "error"), "code");
+}
+
+const char *it_err_msg(const it_response *r)
+{
+    return it_json_str(json_object_get(r->json, "error"), "message");
+}
+
+double it_metric_value(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
+unsigned char *it_load_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0) {
+        fclose(f);
+        return NULL;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!buf || n != (size_t)st.st_size) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+unsigned char *it_load_test_data(const char *name, size_t *len)
+{
+    char path[4096];
+    unsigned char *b = it_load_file(it_test_data(name, path, sizeof path), len);
+    if (!b)
+        fprintf(stderr, "harness: cannot read %s\n", path);
+    return b;
+}
+
+int it_copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    int rc = in && out ? 0 : -1;
+    char buf[65536];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+int it_count_entries(const char *dir, const char *suffix, int verbose)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        size_t l = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
+        if (suffix && (l < sl || strcmp(de->d_name + l - sl, suffix) != 0))
+            continue;
+        if (verbose)
+            fprintf(stderr, "found %s/%s\n", dir, de->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
 }
 
 /* The server's log from offset on (malloc'd, NUL-terminated), or NULL. */
@@ -122,16 +223,16 @@ static void print_log_tail(const it_server *s, const char *why)
 
 static int wait_child(pid_t pid, int timeout_ms, int *status)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = it_now_ms() + timeout_ms;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
             return 0;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (now_ms() > deadline)
+        if (it_now_ms() > deadline)
             return 1;
-        sleep_ms(5);
+        it_sleep_ms(5);
     }
 }
 
@@ -176,7 +277,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return tly_buf_append(&c->body, data, size * nmemb) < 0 ? 0 : size * nmemb;
 }
 
-static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n)
+void it_copy_header_value(char *dst, size_t dstsz, const char *v, size_t n)
 {
     while (n > 0 && (*v == ' ' || *v == '\t')) {
         v++;
@@ -198,9 +299,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         c->out->content_type[0] = '\0';
         c->out->etag[0] = '\0';
     } else if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        copy_header_value(c->out->content_type, sizeof c->out->content_type, data + 13, n - 13);
+        it_copy_header_value(c->out->content_type, sizeof c->out->content_type, data + 13, n - 13);
     } else if (n > 5 && strncasecmp(data, "ETag:", 5) == 0) {
-        copy_header_value(c->out->etag, sizeof c->out->etag, data + 5, n - 5);
+        it_copy_header_value(c->out->etag, sizeof c->out->etag, data + 5, n - 5);
     }
     return n;
 }
@@ -330,6 +431,17 @@ int it_getf(it_server *s, const char *token, it_response *out, const char *fmt, 
     return it_request(s, "GET", path, token, NULL, NULL, 0, out);
 }
 
+int it_requestf(it_server *s, const char *method, const char *token, const char *body,
+                it_response *out, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap); /* a longer path is cut, as the tests expect */
+    va_end(ap);
+    return it_request_json(s, method, path, token, body, out);
+}
+
 /* "/v1/batches/B/files/<escaped name>" (malloc'd) or NULL. */
 static char *file_path(int64_t batch_id, const char *name)
 {
@@ -430,7 +542,7 @@ static int launch(it_server *s)
         return -1;
     }
 
-    long long deadline = now_ms() + START_TIMEOUT_MS;
+    long long deadline = it_now_ms() + START_TIMEOUT_MS;
     const char *why = NULL;
     int status;
     for (;;) {
@@ -439,7 +551,7 @@ static int launch(it_server *s)
             why = "tallyd exited during start-up";
             break;
         }
-        if (now_ms() > deadline) {
+        if (it_now_ms() > deadline) {
             why = "tallyd did not become ready within 20 s";
             break;
         }
@@ -466,7 +578,7 @@ static int launch(it_server *s)
             if (rc == 0 && st == 200)
                 break;
         }
-        sleep_ms(20);
+        it_sleep_ms(20);
     }
     if (!why) {
         size_t n = 0;
@@ -608,6 +720,37 @@ char *it_create_user(it_server *s, const char *name, const char *role)
     return token;
 }
 
+int it_server_start_users(it_server *s, const char *const *extra_args, char **mgr, char **worker,
+                          char **consumer)
+{
+    char **const tokens[3] = { mgr, worker, consumer };
+    static const char *const names[3][2] = { { "pm", "manager" }, { "w1", "worker" }, { "ml", "consumer" } };
+    int rc = it_server_start(s, extra_args);
+    for (int i = 0; i < 3; i++) {
+        if (!tokens[i])
+            continue;
+        *tokens[i] = rc == 0 ? it_create_user(s, names[i][0], names[i][1]) : NULL;
+        if (!*tokens[i])
+            rc = -1;
+    }
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++)
+            if (tokens[i]) {
+                free(*tokens[i]);
+                *tokens[i] = NULL;
+            }
+        it_server_cleanup(s);
+    }
+    return rc;
+}
+
+int it_server_finish(it_server *s)
+{
+    int rc = s->pid > 0 ? it_server_stop(s) : -1;
+    it_server_cleanup(s);
+    return rc;
+}
+
 /* POST text to path; on 201 returns the "id" member, else -1 (logged). */
 static int64_t post_for_id(it_server *s, const char *token, const char *path, json_t *body,
                            const char *what)
@@ -676,7 +819,7 @@ long it_close_batch(it_server *s, const char *token, int64_t batch_id)
 
 json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = it_now_ms() + timeout_ms;
     char path[96];
     snprintf(path, sizeof path, "/v1/batches/%lld", (long long)batch_id);
     for (;;) {
@@ -693,12 +836,12 @@ json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int tim
             return b;
         }
         it_response_free(&r);
-        if (now_ms() > deadline) {
+        if (it_now_ms() > deadline) {
             fprintf(stderr, "harness: batch %lld not finished after %d ms (state %s)\n",
                     (long long)batch_id, timeout_ms, state);
             return NULL;
         }
-        sleep_ms(50);
+        it_sleep_ms(50);
     }
 }
 

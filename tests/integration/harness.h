@@ -26,6 +26,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -75,6 +77,11 @@ int it_request_json(it_server *s, const char *method, const char *path, const ch
 /* GET with a printf-style path: it_getf(s, tok, &r, "/v1/items/%lld", (long long)id). */
 int it_getf(it_server *s, const char *token, it_response *out, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Any method with a printf-style path and an optional JSON text body (NULL: none):
+ * it_requestf(s, "PUT", tok, "{...}", &r, "/v1/items/%lld/gold", (long long)id).
+ * A path longer than 2047 bytes is cut. */
+int it_requestf(it_server *s, const char *method, const char *token, const char *body,
+                it_response *out, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* PUT /v1/batches/{b}/files/{urlencoded name}, streaming the file at path. */
 int it_upload_file(it_server *s, const char *token, int64_t batch_id, const char *name,
                    const char *path, it_response *out);
@@ -82,9 +89,67 @@ int it_upload_file(it_server *s, const char *token, int64_t batch_id, const char
 int it_upload_bytes(it_server *s, const char *token, int64_t batch_id, const char *name,
                     const void *data, size_t len, it_response *out);
 void it_response_free(it_response *r);
+/* The "code" / "message" of an error reply {"error":{"code","message"}}; "" if absent. */
+const char *it_err_code(const it_response *r);
+const char *it_err_msg(const it_response *r);
+
+/* cmocka assertions on a response (include <cmocka.h> before using them). On a
+ * mismatch they print the location, what was expected and the body, then fail.
+ * IT_ASSERT_STATUS: the HTTP status is st.
+ * IT_ASSERT_ERROR: status st and an error reply with the given code and a non-empty
+ * message. r is an it_response (not a pointer) and is evaluated several times. */
+#define IT_ASSERT_STATUS(r, st)                                                                \
+    do {                                                                                       \
+        if ((r).status != (st))                                                                \
+            fprintf(stderr, "%s:%d: expected HTTP %d, got %ld: %.2000s\n", __FILE__, __LINE__, \
+                    (int)(st), (r).status, (r).body ? (r).body : "");                          \
+        assert_int_equal((r).status, (st));                                                    \
+    } while (0)
+
+#define IT_ASSERT_ERROR(r, st, code)                                                           \
+    do {                                                                                       \
+        if ((r).status != (st) || strcmp(it_err_code(&(r)), (code)) != 0)                      \
+            fprintf(stderr, "%s:%d: expected %d %s, got HTTP %ld: %.2000s\n", __FILE__,        \
+                    __LINE__, (int)(st), (code), (r).status, (r).body ? (r).body : "");        \
+        assert_int_equal((r).status, (st));                                                    \
+        assert_non_null((r).json);                                                             \
+        assert_true(json_is_object(json_object_get((r).json, "error")));                       \
+        assert_string_equal(it_err_code(&(r)), (code));                                        \
+        assert_true(strlen(it_err_msg(&(r))) > 0);                                             \
+    } while (0)
+
+/* One request and its check, for the common "request, assert, free" step:
+ * it_requestf(s, method, token, body, ..., fmt, ...) must get a response, which must
+ * pass IT_ASSERT_STATUS(st) / IT_ASSERT_ERROR(st, code); it is then freed. body is a
+ * JSON text or NULL; the trailing arguments are the printf-style path. */
+#define IT_EXPECT_STATUSF(s, method, token, body, st, ...)                                     \
+    do {                                                                                       \
+        it_response it_r_;                                                                     \
+        assert_int_equal(it_requestf((s), (method), (token), (body), &it_r_, __VA_ARGS__), 0); \
+        IT_ASSERT_STATUS(it_r_, st);                                                           \
+        it_response_free(&it_r_);                                                              \
+    } while (0)
+
+#define IT_EXPECT_ERRORF(s, method, token, body, st, code, ...)                                \
+    do {                                                                                       \
+        it_response it_r_;                                                                     \
+        assert_int_equal(it_requestf((s), (method), (token), (body), &it_r_, __VA_ARGS__), 0); \
+        IT_ASSERT_ERROR(it_r_, st, code);                                                      \
+        it_response_free(&it_r_);                                                              \
+    } while (0)
 
 /* POST /v1/users with the admin token; the new user's token (malloc'd) or NULL. */
 char *it_create_user(it_server *s, const char *name, const char *role);
+/* The usual start of a test (group): it_server_start(s, extra_args), then with the
+ * admin token, for each pointer that is not NULL, the user "pm" (manager) into *mgr,
+ * "w1" (worker) into *worker and "ml" (consumer) into *consumer (malloc'd tokens, the
+ * caller frees them). 0, or -1 if the server or a user failed: then the tokens are
+ * freed and NULL, and the server is cleaned up (it_server_cleanup). */
+int it_server_start_users(it_server *s, const char *const *extra_args, char **mgr, char **worker,
+                          char **consumer);
+/* The usual end of a test group: it_server_stop if the server runs (else -1), then
+ * it_server_cleanup in any case; returns it_server_stop's result. */
+int it_server_finish(it_server *s);
 /* POST /v1/projects; the project id or -1. template_json is the template's JSON text. */
 int64_t it_create_project(it_server *s, const char *token, const char *name, const char *media,
                           const char *template_json);
@@ -112,6 +177,26 @@ int it_run_cli(it_server *s, const char *token, const char *const *args, char **
 const char *it_test_data(const char *name, char *buf, size_t bufsz);
 /* 1 if the file exists. */
 int it_file_exists(const char *path);
+/* The whole file (malloc'd, one spare byte after the end) and its length in *len,
+ * or NULL (nothing printed: a missing file is an expected case for some callers). */
+unsigned char *it_load_file(const char *path, size_t *len);
+/* it_load_file of TALLY_TEST_DATA "/" name; prints the path when it fails. */
+unsigned char *it_load_test_data(const char *name, size_t *len);
+/* Copies the file from to the path to (created or truncated). 0 or -1. */
+int it_copy_file(const char *from, const char *to);
+/* Entries of dir (not . / ..) whose name ends with suffix (NULL: all), each printed
+ * as "found DIR/NAME" when verbose; -1 if dir cannot be opened. */
+int it_count_entries(const char *dir, const char *suffix, int verbose);
+/* The value of the Prometheus text line that starts with series followed by a space,
+ * or -1 when there is none. */
+double it_metric_value(const char *text, const char *series);
+/* Copies a header value of n bytes to dst (NUL-terminated, cut to dstsz), without
+ * leading blanks and trailing blanks / CR / LF. */
+void it_copy_header_value(char *dst, size_t dstsz, const char *v, size_t n);
+/* Sleeps ms milliseconds (resumed after a signal). */
+void it_sleep_ms(int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long it_now_ms(void);
 /* Write len bytes to DIR/name (inside the server's data dir, so cleanup removes it);
  * the full path goes to path_out. 0 or -1. */
 int it_write_temp(it_server *s, const char *name, const void *data, size_t len, char *path_out,
@@ -120,6 +205,8 @@ int it_write_temp(it_server *s, const char *name, const void *data, size_t len, 
 int64_t it_json_int(const json_t *obj, const char *key);
 /* String member, or "" when missing. */
 const char *it_json_str(const json_t *obj, const char *key);
+/* The first element of array whose string member key equals value (borrowed), or NULL. */
+json_t *it_json_find(const json_t *array, const char *key, const char *value);
 /* 1 if the text contains a sanitizer report. */
 int it_has_sanitizer_report(const char *text);
 

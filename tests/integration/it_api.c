@@ -36,57 +36,6 @@ static const char *TEMPLATE =
 
 /* ---- helpers -------------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Request with a printf-style path and an optional JSON body. */
-static int reqf(it_server *s, const char *method, const char *token, const char *body,
-                it_response *r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int reqf(it_server *s, const char *method, const char *token, const char *body,
-                it_response *r, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return it_request_json(s, method, path, token, body, r);
-}
-
-static const char *err_code(const it_response *r)
-{
-    return it_json_str(json_object_get(r->json, "error"), "code");
-}
-
-static const char *err_msg(const it_response *r)
-{
-    return it_json_str(json_object_get(r->json, "error"), "message");
-}
-
-/* Asserts an error reply {"error":{"code","message"}} with the given status and code. */
-#define ASSERT_ERROR(r, st, code)                                                              \
-    do {                                                                                       \
-        if ((r).status != (st) || strcmp(err_code(&(r)), (code)) != 0)                         \
-            fprintf(stderr, "%s:%d: expected %d %s, got HTTP %ld: %s\n", __FILE__, __LINE__,   \
-                    (int)(st), (code), (r).status, (r).body ? (r).body : "");                  \
-        assert_int_equal((r).status, (st));                                                    \
-        assert_non_null((r).json);                                                             \
-        assert_true(json_is_object(json_object_get((r).json, "error")));                       \
-        assert_string_equal(err_code(&(r)), (code));                                           \
-        assert_true(strlen(err_msg(&(r))) > 0);                                                \
-    } while (0)
-
-#define ASSERT_STATUS(r, st)                                                                   \
-    do {                                                                                       \
-        if ((r).status != (st))                                                                \
-            fprintf(stderr, "%s:%d: expected HTTP %d, got %ld: %s\n", __FILE__, __LINE__,      \
-                    (int)(st), (r).status, (r).body ? (r).body : "");                          \
-        assert_int_equal((r).status, (st));                                                    \
-    } while (0)
-
 /* Asserts that a JSON number member equals want (integers and reals both accepted). */
 static void assert_num(const json_t *obj, const char *key, double want)
 {
@@ -127,14 +76,14 @@ static void expect_bad_template(const char *media, const char *tmpl, ...)
     char *body = project_body("bad-template", media, tmpl, NULL);
     it_response r;
     post_project(g.mgr, body, &r);
-    ASSERT_ERROR(r, 400, "invalid_template");
+    IT_ASSERT_ERROR(r, 400, "invalid_template");
     va_list ap;
     va_start(ap, tmpl);
     const char *needle;
     while ((needle = va_arg(ap, const char *))) {
-        if (!strstr(err_msg(&r), needle))
-            fprintf(stderr, "template %s: message '%s' lacks '%s'\n", tmpl, err_msg(&r), needle);
-        assert_non_null(strstr(err_msg(&r), needle));
+        if (!strstr(it_err_msg(&r), needle))
+            fprintf(stderr, "template %s: message '%s' lacks '%s'\n", tmpl, it_err_msg(&r), needle);
+        assert_non_null(strstr(it_err_msg(&r), needle));
     }
     va_end(ap);
     it_response_free(&r);
@@ -146,27 +95,13 @@ static void expect_bad_workflow(const char *workflow, const char *needle)
     char *body = project_body("bad-workflow", "image", TEMPLATE, workflow);
     it_response r;
     post_project(g.mgr, body, &r);
-    ASSERT_ERROR(r, 400, "invalid_workflow");
-    if (needle && !strstr(err_msg(&r), needle))
-        fprintf(stderr, "workflow %s: message '%s' lacks '%s'\n", workflow, err_msg(&r), needle);
+    IT_ASSERT_ERROR(r, 400, "invalid_workflow");
+    if (needle && !strstr(it_err_msg(&r), needle))
+        fprintf(stderr, "workflow %s: message '%s' lacks '%s'\n", workflow, it_err_msg(&r), needle);
     if (needle)
-        assert_non_null(strstr(err_msg(&r), needle));
+        assert_non_null(strstr(it_err_msg(&r), needle));
     it_response_free(&r);
     free(body);
-}
-
-/* The value of the metric line that starts with `series` followed by a space, or -1. */
-static double metric_value(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return -1;
 }
 
 /* Polls /metrics until `series` has a value >= min (the request counter is updated
@@ -178,11 +113,11 @@ static double wait_metric(it_server *s, const char *series, double min)
         it_response r;
         assert_int_equal(it_request(s, "GET", "/metrics", NULL, NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, 200);
-        v = metric_value(r.body, series);
+        v = it_metric_value(r.body, series);
         it_response_free(&r);
         if (v >= min)
             break;
-        sleep_ms(30);
+        it_sleep_ms(30);
     }
     return v;
 }
@@ -207,12 +142,7 @@ static int group_setup(void **state)
 {
     (void)state;
     memset(&g, 0, sizeof g);
-    if (it_server_start(&g.srv, NULL) != 0)
-        return -1;
-    g.mgr = it_create_user(&g.srv, "pm", "manager");
-    g.worker = it_create_user(&g.srv, "w1", "worker");
-    g.consumer = it_create_user(&g.srv, "ml", "consumer");
-    if (!g.mgr || !g.worker || !g.consumer)
+    if (it_server_start_users(&g.srv, NULL, &g.mgr, &g.worker, &g.consumer) != 0)
         return -1;
     g.project = it_create_project(&g.srv, g.mgr, "api-main", "image", TEMPLATE);
     return g.project > 0 ? 0 : -1;
@@ -221,8 +151,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = g.srv.pid > 0 ? it_server_stop(&g.srv) : -1; /* graceful: exit 0, clean log */
-    it_server_cleanup(&g.srv);
+    int rc = it_server_finish(&g.srv); /* graceful: exit 0, clean log */
     free(g.mgr);
     free(g.worker);
     free(g.consumer);
@@ -236,15 +165,13 @@ static void test_healthz(void **state)
     (void)state;
     it_response r;
     assert_int_equal(it_request(&g.srv, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_non_null(strstr(r.content_type, "application/json"));
     assert_non_null(r.json);
     assert_true(json_is_true(json_object_get(r.json, "ok")));
     it_response_free(&r);
     /* a token is not needed, but a bad one does not hurt a public route */
-    assert_int_equal(it_request(&g.srv, "GET", "/healthz", "garbage", NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "GET", "garbage", NULL, 200, "/healthz");
 }
 
 static void test_admin_token_file(void **state)
@@ -259,7 +186,7 @@ static void test_admin_token_file(void **state)
     assert_true(strlen(g.srv.admin_token) >= 16);
     it_response r;
     assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", g.srv.admin_token, NULL, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_string_equal(it_json_str(r.json, "role"), "admin");
     assert_string_equal(it_json_str(r.json, "name"), "admin");
     assert_true(it_json_int(r.json, "id") > 0);
@@ -274,9 +201,7 @@ static void test_metrics(void **state)
     /* make sure some known requests happened */
     assert_int_equal(it_request(&g.srv, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
     it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", NULL, NULL, &r), 0);
-    ASSERT_STATUS(r, 401);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "GET", NULL, NULL, 401, "/v1/me");
 
     double healthz = wait_metric(&g.srv, "tally_http_requests_total{route=\"healthz\",status=\"200\"}", 1);
     assert_true(healthz >= 1);
@@ -284,7 +209,7 @@ static void test_metrics(void **state)
     assert_true(me401 >= 1);
 
     assert_int_equal(it_request(&g.srv, "GET", "/metrics", NULL, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_non_null(strstr(r.content_type, "text/plain"));
     assert_non_null(strstr(r.body, "# TYPE tally_http_requests_total counter"));
     assert_non_null(strstr(r.body, "tally_http_request_duration_seconds_bucket{"));
@@ -330,22 +255,15 @@ static long raw_get_status(it_server *s, const char *path, const char *header)
 static void test_auth_required(void **state)
 {
     (void)state;
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", NULL, NULL, &r), 0);
-    ASSERT_ERROR(r, 401, "unauthorized");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", NULL, NULL, 401, "unauthorized", "/v1/me");
 
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", "tly_0000000000000000000000000000000000000000", NULL, &r), 0);
-    ASSERT_ERROR(r, 401, "unauthorized");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", "tly_0000000000000000000000000000000000000000", NULL, 401, "unauthorized", "/v1/me");
 
     /* a token with one character changed */
     char bad[256];
     snprintf(bad, sizeof bad, "%s", g.mgr);
     bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'a' ? 'b' : 'a';
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/projects", bad, NULL, &r), 0);
-    ASSERT_ERROR(r, 401, "unauthorized");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", bad, NULL, 401, "unauthorized", "/v1/projects");
 
     /* not a Bearer scheme */
     char hdr[300];
@@ -357,12 +275,8 @@ static void test_auth_required(void **state)
     assert_int_equal(raw_get_status(&g.srv, "/v1/me", hdr), 200);
 
     /* every protected route wants a token, also for writes */
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", NULL, TEMPLATE, &r), 0);
-    ASSERT_ERROR(r, 401, "unauthorized");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", NULL, NULL, &r, "/v1/projects/%lld", (long long)g.project), 0);
-    ASSERT_ERROR(r, 401, "unauthorized");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", NULL, TEMPLATE, 401, "unauthorized", "/v1/projects");
+    IT_EXPECT_ERRORF(&g.srv, "GET", NULL, NULL, 401, "unauthorized", "/v1/projects/%lld", (long long)g.project);
 }
 
 static void test_me_per_role(void **state)
@@ -377,7 +291,7 @@ static void test_me_per_role(void **state)
     for (size_t i = 0; i < 3; i++) {
         it_response r;
         assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", who[i].token, NULL, &r), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         assert_string_equal(it_json_str(r.json, "name"), who[i].name);
         assert_string_equal(it_json_str(r.json, "role"), who[i].role);
         ids[i] = it_json_int(r.json, "id");
@@ -396,7 +310,7 @@ static void test_users(void **state)
     assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
                                      "{\"name\":\"pm2\",\"role\":\"manager\"}", &r),
                      0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     assert_true(it_json_int(r.json, "id") > 0);
     assert_string_equal(it_json_str(r.json, "name"), "pm2");
     assert_string_equal(it_json_str(r.json, "role"), "manager");
@@ -408,7 +322,7 @@ static void test_users(void **state)
     int64_t pm2_id = it_json_int(r.json, "id");
     it_response_free(&r);
     assert_int_equal(it_request_json(&g.srv, "GET", "/v1/me", pm2, NULL, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "id"), pm2_id);
     assert_string_equal(it_json_str(r.json, "role"), "manager");
     it_response_free(&r);
@@ -419,90 +333,54 @@ static void test_users(void **state)
         char body[128];
         snprintf(body, sizeof body, "{\"name\":\"by-admin-%s\",\"role\":\"%s\"}", roles[i], roles[i]);
         assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token, body, &r), 0);
-        ASSERT_STATUS(r, 201);
+        IT_ASSERT_STATUS(r, 201);
         assert_string_equal(it_json_str(r.json, "role"), roles[i]);
         it_response_free(&r);
     }
 
     /* duplicate name */
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
-                                     "{\"name\":\"pm2\",\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 409, "name_taken");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.srv.admin_token, "{\"name\":\"pm2\",\"role\":\"worker\"}", 409, "name_taken", "/v1/users");
 
     /* bad role */
     assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
                                      "{\"name\":\"x1\",\"role\":\"superuser\"}", &r),
                      0);
-    ASSERT_STATUS(r, 400);
-    assert_string_equal(err_code(&r), "invalid_field");
+    IT_ASSERT_STATUS(r, 400);
+    assert_string_equal(it_err_code(&r), "invalid_field");
     it_response_free(&r);
 
     /* a manager recruits workers and consumers only */
     assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", pm2,
                                      "{\"name\":\"w-by-pm2\",\"role\":\"worker\"}", &r),
                      0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     assert_string_equal(it_json_str(r.json, "role"), "worker");
     it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", pm2,
-                                     "{\"name\":\"c-by-pm2\",\"role\":\"consumer\"}", &r),
-                     0);
-    ASSERT_STATUS(r, 201);
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", pm2,
-                                     "{\"name\":\"m-by-pm2\",\"role\":\"manager\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", pm2,
-                                     "{\"name\":\"a-by-pm2\",\"role\":\"admin\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "POST", pm2, "{\"name\":\"c-by-pm2\",\"role\":\"consumer\"}", 201, "/v1/users");
+    IT_EXPECT_ERRORF(&g.srv, "POST", pm2, "{\"name\":\"m-by-pm2\",\"role\":\"manager\"}", 403, "forbidden", "/v1/users");
+    IT_EXPECT_ERRORF(&g.srv, "POST", pm2, "{\"name\":\"a-by-pm2\",\"role\":\"admin\"}", 403, "forbidden", "/v1/users");
     /* the refused user really was not created: the name is still free */
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
-                                     "{\"name\":\"m-by-pm2\",\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_STATUS(r, 201);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.srv.admin_token, "{\"name\":\"m-by-pm2\",\"role\":\"worker\"}", 201, "/v1/users");
 
     /* workers and consumers may not create users */
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.worker,
-                                     "{\"name\":\"w-by-w\",\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.consumer,
-                                     "{\"name\":\"w-by-c\",\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.worker, "{\"name\":\"w-by-w\",\"role\":\"worker\"}", 403, "forbidden", "/v1/users");
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.consumer, "{\"name\":\"w-by-c\",\"role\":\"worker\"}", 403, "forbidden", "/v1/users");
 
     /* body errors */
     assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
                                      "{\"role\":\"worker\"}", &r),
                      0);
-    ASSERT_ERROR(r, 400, "missing_field");
-    assert_non_null(strstr(err_msg(&r), "name"));
+    IT_ASSERT_ERROR(r, 400, "missing_field");
+    assert_non_null(strstr(it_err_msg(&r), "name"));
     it_response_free(&r);
     assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
                                      "{\"name\":\"x2\",\"role\":\"worker\",\"email\":\"a@b\"}", &r),
                      0);
-    ASSERT_ERROR(r, 400, "unknown_field");
-    assert_non_null(strstr(err_msg(&r), "email"));
+    IT_ASSERT_ERROR(r, 400, "unknown_field");
+    assert_non_null(strstr(it_err_msg(&r), "email"));
     it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
-                                     "{\"name\":42,\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_ERROR(r, 400, "invalid_field");
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token,
-                                     "{\"name\":\"\",\"role\":\"worker\"}", &r),
-                     0);
-    ASSERT_STATUS(r, 400);
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.srv.admin_token, "{\"name\":42,\"role\":\"worker\"}", 400, "invalid_field", "/v1/users");
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.srv.admin_token, "{\"name\":\"\",\"role\":\"worker\"}", 400, "/v1/users");
     free(pm2);
 }
 
@@ -514,36 +392,34 @@ static void test_json_body_errors(void **state)
     it_response r;
     const char *malformed[] = {"{", "{\"name\":", "not json", "{\"a\":1}}", "{\"a\":1,\"a\":2}"};
     for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
-        assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", g.mgr, malformed[i], &r), 0);
-        ASSERT_ERROR(r, 400, "invalid_json");
-        it_response_free(&r);
+        IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, malformed[i], 400, "invalid_json", "/v1/projects");
     }
     /* valid JSON that is not an object */
     const char *not_object[] = {"[]", "[1,2]", "\"text\"", "42", "null", "true"};
     for (size_t i = 0; i < sizeof not_object / sizeof *not_object; i++) {
         assert_int_equal(it_request_json(&g.srv, "POST", "/v1/users", g.srv.admin_token, not_object[i], &r), 0);
-        ASSERT_STATUS(r, 400);
-        assert_true(strlen(err_code(&r)) > 0);
+        IT_ASSERT_STATUS(r, 400);
+        assert_true(strlen(it_err_code(&r)) > 0);
         it_response_free(&r);
     }
     /* no body at all */
     assert_int_equal(it_request(&g.srv, "POST", "/v1/projects", g.mgr, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 400);
-    assert_true(strlen(err_code(&r)) > 0);
+    IT_ASSERT_STATUS(r, 400);
+    assert_true(strlen(it_err_code(&r)) > 0);
     it_response_free(&r);
     /* a body that is not UTF-8 */
     static const char latin1[] = "{\"name\":\"caf\xe9\",\"role\":\"worker\"}";
     assert_int_equal(it_request(&g.srv, "POST", "/v1/users", g.srv.admin_token, "application/json", latin1,
                                 sizeof latin1 - 1, &r),
                      0);
-    ASSERT_ERROR(r, 400, "invalid_json");
+    IT_ASSERT_ERROR(r, 400, "invalid_json");
     it_response_free(&r);
     /* a NUL byte inside the body */
     static const char nul[] = "{\"name\":\"a\0b\",\"role\":\"worker\"}";
     assert_int_equal(it_request(&g.srv, "POST", "/v1/users", g.srv.admin_token, "application/json", nul,
                                 sizeof nul - 1, &r),
                      0);
-    ASSERT_STATUS(r, 400);
+    IT_ASSERT_STATUS(r, 400);
     it_response_free(&r);
     /* deep nesting is refused, not a crash */
     size_t depth = 100000;
@@ -552,14 +428,10 @@ static void test_json_body_errors(void **state)
     memset(deep, '[', depth);
     memset(deep + depth, ']', depth);
     deep[2 * depth] = '\0';
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", g.mgr, deep, &r), 0);
-    ASSERT_STATUS(r, 400);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, deep, 400, "/v1/projects");
     free(deep);
     /* the server is still fine */
-    assert_int_equal(it_request(&g.srv, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "GET", NULL, NULL, 200, "/healthz");
 }
 
 /* ---- routing ----------------------------------------------------------------------- */
@@ -575,13 +447,11 @@ static void test_routing(void **state)
         assert_int_equal(it_request_json(&g.srv, "GET", unknown[i], g.mgr, NULL, &r), 0);
         if (r.status != 404)
             fprintf(stderr, "GET %s -> %ld %s\n", unknown[i], r.status, r.body);
-        ASSERT_ERROR(r, 404, "not_found");
+        IT_ASSERT_ERROR(r, 404, "not_found");
         it_response_free(&r);
     }
     /* unknown paths are 404 also without a token */
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/nothing", NULL, NULL, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", NULL, NULL, 404, "not_found", "/v1/nothing");
 
     struct {
         const char *method, *path;
@@ -594,7 +464,7 @@ static void test_routing(void **state)
         assert_int_equal(it_request_json(&g.srv, wrong[i].method, wrong[i].path, g.mgr, NULL, &r), 0);
         if (r.status != 405)
             fprintf(stderr, "%s %s -> %ld %s\n", wrong[i].method, wrong[i].path, r.status, r.body);
-        ASSERT_ERROR(r, 405, "method_not_allowed");
+        IT_ASSERT_ERROR(r, 405, "method_not_allowed");
         it_response_free(&r);
     }
 }
@@ -606,17 +476,13 @@ static void test_role_checks(void **state)
     /* worker: staff-only writes are 403 */
     char *body = project_body("by-worker", "image", TEMPLATE, NULL);
     post_project(g.worker, body, &r);
-    ASSERT_ERROR(r, 403, "forbidden");
+    IT_ASSERT_ERROR(r, 403, "forbidden");
     it_response_free(&r);
     post_project(g.consumer, body, &r);
-    ASSERT_ERROR(r, 403, "forbidden");
+    IT_ASSERT_ERROR(r, 403, "forbidden");
     it_response_free(&r);
     free(body);
-    assert_int_equal(reqf(&g.srv, "POST", g.consumer, "{\"name\":\"b\",\"source\":{\"kind\":\"upload\"}}", &r,
-                          "/v1/projects/%lld/batches", (long long)g.project),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.consumer, "{\"name\":\"b\",\"source\":{\"kind\":\"upload\"}}", 403, "forbidden", "/v1/projects/%lld/batches", (long long)g.project);
 
     /* an upload batch to ask about */
     int64_t batch = it_create_batch(&g.srv, g.mgr, g.project, "role-batch", NULL);
@@ -626,41 +492,29 @@ static void test_role_checks(void **state)
     const char *hidden[] = {"/v1/projects/%lld/stats", "/v1/projects/%lld/items",
                             "/v1/projects/%lld/batches"};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(reqf(&g.srv, "GET", g.worker, NULL, &r, hidden[i], (long long)g.project), 0);
-        ASSERT_ERROR(r, 404, "not_found");
-        it_response_free(&r);
+        IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", hidden[i], (long long)g.project);
     }
-    assert_int_equal(reqf(&g.srv, "GET", g.worker, NULL, &r, "/v1/batches/%lld", (long long)batch), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.worker, NULL, &r, "/v1/batches/%lld/errors", (long long)batch), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "POST", g.worker, NULL, &r, "/v1/batches/%lld/close", (long long)batch), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", "/v1/batches/%lld", (long long)batch);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", "/v1/batches/%lld/errors", (long long)batch);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.worker, NULL, 404, "not_found", "/v1/batches/%lld/close", (long long)batch);
     assert_int_equal(it_upload_bytes(&g.srv, g.worker, batch, "x.jpg", "abc", 3, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
+    IT_ASSERT_ERROR(r, 404, "not_found");
     it_response_free(&r);
     /* the worker's refused upload and close did nothing */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)batch), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)batch), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_string_equal(it_json_str(r.json, "state"), "open");
     assert_int_equal(it_json_int(r.json, "total"), 0);
     it_response_free(&r);
 
     /* consumer may read stats and item lists */
-    assert_int_equal(reqf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects/%lld/stats", (long long)g.project), 0);
-    ASSERT_STATUS(r, 200);
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects/%lld/items", (long long)g.project), 0);
-    ASSERT_STATUS(r, 200);
+    IT_EXPECT_STATUSF(&g.srv, "GET", g.consumer, NULL, 200, "/v1/projects/%lld/stats", (long long)g.project);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects/%lld/items", (long long)g.project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_true(json_is_array(json_object_get(r.json, "items")));
     it_response_free(&r);
     /* but not batches */
-    assert_int_equal(reqf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/batches/%lld", (long long)batch), 0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.consumer, NULL, 403, "forbidden", "/v1/batches/%lld", (long long)batch);
 }
 
 /* ---- projects ---------------------------------------------------------------------- */
@@ -674,7 +528,7 @@ static void test_project_create_defaults(void **state)
         "\"template\":{\"controls\":[{\"name\":\"label\",\"type\":\"choice\",\"options\":[\"cat\",\"dog\"],"
         "\"required\":true},{\"name\":\"boxes\",\"type\":\"bbox\",\"labels\":[\"cat\",\"dog\"]}]}}";
     post_project(g.mgr, body, &r);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     int64_t id = it_json_int(r.json, "id");
     assert_true(id > 0);
     assert_string_equal(it_json_str(r.json, "name"), "Cats and dogs");
@@ -706,8 +560,8 @@ static void test_project_create_defaults(void **state)
     it_response_free(&r);
 
     /* GET returns the same project */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld", (long long)id), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld", (long long)id), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "id"), id);
     assert_string_equal(it_json_str(r.json, "name"), "Cats and dogs");
     assert_string_equal(it_json_str(r.json, "created_at"), created);
@@ -721,18 +575,14 @@ static void test_project_create_defaults(void **state)
                             "{\"name\":\"text\",\"type\":\"transcription\"}]}",
                             NULL);
     post_project(g.srv.admin_token, b2, &r);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     assert_string_equal(it_json_str(r.json, "media"), "audio");
     it_response_free(&r);
     free(b2);
 
     /* unknown id */
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/projects/987654", g.mgr, NULL, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&g.srv, "GET", "/v1/projects/987654/stats", g.mgr, NULL, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/projects/987654");
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/projects/987654/stats");
 }
 
 static void test_project_body_errors(void **state)
@@ -740,31 +590,31 @@ static void test_project_body_errors(void **state)
     (void)state;
     it_response r;
     post_project(g.mgr, "{\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]}}", &r);
-    ASSERT_ERROR(r, 400, "missing_field");
-    assert_non_null(strstr(err_msg(&r), "name"));
+    IT_ASSERT_ERROR(r, 400, "missing_field");
+    assert_non_null(strstr(it_err_msg(&r), "name"));
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"image\"}", &r);
-    ASSERT_ERROR(r, 400, "missing_field");
-    assert_non_null(strstr(err_msg(&r), "template"));
+    IT_ASSERT_ERROR(r, 400, "missing_field");
+    assert_non_null(strstr(it_err_msg(&r), "template"));
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]},\"colour\":1}", &r);
-    ASSERT_ERROR(r, 400, "unknown_field");
-    assert_non_null(strstr(err_msg(&r), "colour"));
+    IT_ASSERT_ERROR(r, 400, "unknown_field");
+    assert_non_null(strstr(it_err_msg(&r), "colour"));
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"video\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]}}", &r);
-    ASSERT_ERROR(r, 400, "invalid_field");
+    IT_ASSERT_ERROR(r, 400, "invalid_field");
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":7,\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]}}", &r);
-    ASSERT_ERROR(r, 400, "invalid_field");
+    IT_ASSERT_ERROR(r, 400, "invalid_field");
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"image\",\"template\":[1]}", &r);
-    ASSERT_STATUS(r, 400);
+    IT_ASSERT_STATUS(r, 400);
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]},\"guidelines\":5}", &r);
-    ASSERT_ERROR(r, 400, "invalid_field");
+    IT_ASSERT_ERROR(r, 400, "invalid_field");
     it_response_free(&r);
     post_project(g.mgr, "{\"name\":\"p\",\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]},\"workflow\":\"fast\"}", &r);
-    ASSERT_STATUS(r, 400);
+    IT_ASSERT_STATUS(r, 400);
     it_response_free(&r);
 }
 
@@ -821,7 +671,7 @@ static void test_workflow(void **state)
     char *body = project_body("wf-custom", "image", TEMPLATE,
                               "{\"overlap\":7,\"quiz\":{\"size\":2},\"review\":{\"sample_rate\":0.25}}");
     post_project(g.mgr, body, &r);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     json_t *wf = json_object_get(r.json, "workflow");
     assert_num(wf, "overlap", 7);
     assert_true(json_number_value(json_object_get(wf, "max_overlap")) >= 7);
@@ -838,7 +688,7 @@ static void test_workflow(void **state)
                         "\"min_trust\":0.8,\"lease_seconds\":120,\"review\":{\"sample_rate\":1},"
                         "\"acceptance\":{\"aql\":2.5},\"prelabel\":{\"show\":true,\"auto_accept\":0.9,\"verify_rate\":0.2}}");
     post_project(g.mgr, body, &r);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     wf = json_object_get(r.json, "workflow");
     assert_num(wf, "overlap", 2);
     assert_num(wf, "max_overlap", 4);
@@ -853,8 +703,8 @@ static void test_workflow(void **state)
     it_response_free(&r);
     free(body);
     /* stored as normalised */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld", (long long)id), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld", (long long)id), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_num(json_object_get(r.json, "workflow"), "max_overlap", 4);
     assert_num(json_object_get(json_object_get(r.json, "workflow"), "quiz"), "size", 3);
     it_response_free(&r);
@@ -884,7 +734,7 @@ static void test_project_list_paging(void **state)
     /* the full list in one go */
     it_response r;
     assert_int_equal(it_request_json(&g.srv, "GET", "/v1/projects?limit=1000", g.mgr, NULL, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     size_t total = json_array_size(json_object_get(r.json, "items"));
     assert_true(total >= 6);
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
@@ -897,10 +747,10 @@ static void test_project_list_paging(void **state)
     int pages = 0;
     for (;;) {
         if (cursor[0])
-            assert_int_equal(reqf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects?limit=2&cursor=%s", cursor), 0);
+            assert_int_equal(it_requestf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects?limit=2&cursor=%s", cursor), 0);
         else
             assert_int_equal(it_request_json(&g.srv, "GET", "/v1/projects?limit=2", g.consumer, NULL, &r), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         json_t *items = json_object_get(r.json, "items");
         assert_true(json_is_array(items));
         assert_true(json_array_size(items) <= 2);
@@ -939,8 +789,8 @@ static void test_project_list_paging(void **state)
         assert_int_equal(it_request_json(&g.srv, "GET", bad[i], g.mgr, NULL, &r), 0);
         if (r.status != 400)
             fprintf(stderr, "GET %s -> %ld %s\n", bad[i], r.status, r.body);
-        ASSERT_STATUS(r, 400);
-        assert_true(strlen(err_code(&r)) > 0);
+        IT_ASSERT_STATUS(r, 400);
+        assert_true(strlen(it_err_code(&r)) > 0);
         it_response_free(&r);
     }
 }
@@ -949,8 +799,8 @@ static void test_project_stats_empty(void **state)
 {
     (void)state;
     it_response r;
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)g.project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)g.project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "project_id"), g.project);
     assert_int_equal(it_json_int(r.json, "items_total"), 0);
     assert_int_equal(it_json_int(r.json, "gold"), 0);
@@ -1022,11 +872,8 @@ static void test_max_body(void **state)
     (void)state;
     it_server s;
     const char *args[] = {"--max-body", "1K", NULL};
-    int started = it_server_start(&s, args);
-    if (started != 0)
-        it_server_cleanup(&s);
-    assert_int_equal(started, 0);
-    char *mgr = it_create_user(&s, "pm", "manager");
+    char *mgr = NULL;
+    assert_int_equal(it_server_start_users(&s, args, &mgr, NULL, NULL), 0);
     assert_non_null(mgr);
 
     /* a small body is fine */
@@ -1035,7 +882,7 @@ static void test_max_body(void **state)
                                      "{\"name\":\"small\",\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]}}",
                                      &r),
                      0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     int64_t project = it_json_int(r.json, "id");
     it_response_free(&r);
 
@@ -1048,12 +895,8 @@ static void test_max_body(void **state)
              "{\"name\":\"big\",\"media\":\"image\",\"template\":{\"controls\":[{\"name\":\"t\",\"type\":\"text\"}]},"
              "\"guidelines\":\"%s\"}",
              pad);
-    assert_int_equal(it_request_json(&s, "POST", "/v1/projects", mgr, big, &r), 0);
-    ASSERT_ERROR(r, 413, "too_large");
-    it_response_free(&r);
-    assert_int_equal(it_request_json(&s, "POST", "/v1/users", s.admin_token, big, &r), 0);
-    ASSERT_ERROR(r, 413, "too_large");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&s, "POST", mgr, big, 413, "too_large", "/v1/projects");
+    IT_EXPECT_ERRORF(&s, "POST", s.admin_token, big, 413, "too_large", "/v1/users");
 
     /* the same without a Content-Length: the cap holds while reading */
     char *resp = NULL;
@@ -1076,7 +919,7 @@ static void test_max_body(void **state)
 
     /* nothing was created by the refused requests */
     assert_int_equal(it_request_json(&s, "GET", "/v1/projects?limit=100", mgr, NULL, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     it_response_free(&r);
 
@@ -1087,15 +930,13 @@ static void test_max_body(void **state)
     assert_non_null(file);
     memset(file, 'x', 4096);
     assert_int_equal(it_upload_bytes(&s, mgr, batch, "blob.jpg", file, 4096, &r), 0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     assert_int_equal(it_json_int(r.json, "size"), 4096);
     it_response_free(&r);
     free(file);
 
     /* the server survived all of it */
-    assert_int_equal(it_request(&s, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&s, "GET", NULL, NULL, 200, "/healthz");
     free(mgr);
     int stopped = it_server_stop(&s);
     it_server_cleanup(&s);

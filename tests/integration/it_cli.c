@@ -54,37 +54,17 @@ static int cli(const char *token, char **out, char **err, ...)
     return rc;
 }
 
-static int copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    int rc = in && out ? 0 : -1;
-    char buf[65536];
-    size_t n;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     memset(&g, 0, sizeof g);
-    if (it_server_start(&g.srv, NULL) != 0)
-        return -1;
-    g.mgr = it_create_user(&g.srv, "pm", "manager");
-    return g.mgr ? 0 : -1;
+    return it_server_start_users(&g.srv, NULL, &g.mgr, NULL, NULL);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = g.srv.pid > 0 ? it_server_stop(&g.srv) : -1;
-    it_server_cleanup(&g.srv);
+    int rc = it_server_finish(&g.srv);
     free(g.mgr);
     return rc;
 }
@@ -197,14 +177,14 @@ static void make_input_dir(void)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         it_test_data(files[i], src, sizeof src);
         snprintf(dst, sizeof dst, "%s/%s", g.in_dir, files[i]);
-        if (copy_file(src, dst) != 0)
+        if (it_copy_file(src, dst) != 0)
             fail_msg("cannot copy %s (test data missing?)", src);
     }
     it_test_data("photo.jpg", src, sizeof src);
     snprintf(dst, sizeof dst, "%s/sub/photo.jpg", g.in_dir);
-    assert_int_equal(copy_file(src, dst), 0);
+    assert_int_equal(it_copy_file(src, dst), 0);
     snprintf(dst, sizeof dst, "%s/.hidden.jpg", g.in_dir);
-    assert_int_equal(copy_file(src, dst), 0);
+    assert_int_equal(it_copy_file(src, dst), 0);
 }
 
 static void test_ingest(void **state)

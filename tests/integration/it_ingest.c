@@ -71,75 +71,9 @@ static const char *AUDIO_TEMPLATE =
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-static int reqf(it_server *s, const char *method, const char *token, const char *body,
-                it_response *r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int reqf(it_server *s, const char *method, const char *token, const char *body,
-                it_response *r, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    return it_request_json(s, method, path, token, body, r);
-}
-
-static const char *err_code(const it_response *r)
-{
-    return it_json_str(json_object_get(r->json, "error"), "code");
-}
-
-#define ASSERT_STATUS(r, st)                                                                   \
-    do {                                                                                       \
-        if ((r).status != (st))                                                                \
-            fprintf(stderr, "%s:%d: expected HTTP %d, got %ld: %.2000s\n", __FILE__, __LINE__, \
-                    (int)(st), (r).status, (r).body ? (r).body : "");                          \
-        assert_int_equal((r).status, (st));                                                    \
-    } while (0)
-
-#define ASSERT_ERROR(r, st, code)                                                              \
-    do {                                                                                       \
-        ASSERT_STATUS(r, st);                                                                  \
-        if (strcmp(err_code(&(r)), (code)) != 0)                                               \
-            fprintf(stderr, "%s:%d: expected code %s, got %.2000s\n", __FILE__, __LINE__,     \
-                    (code), (r).body ? (r).body : "");                                         \
-        assert_string_equal(err_code(&(r)), (code));                                           \
-        assert_true(strlen(it_json_str(json_object_get((r).json, "error"), "message")) > 0);  \
-    } while (0)
-
-static unsigned char *load_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0) {
-        fclose(f);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (!buf || n != (size_t)st.st_size) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static unsigned char *load_data(const char *name, size_t *len)
 {
-    char path[4096];
-    unsigned char *b = load_file(it_test_data(name, path, sizeof path), len);
-    if (!b)
-        fprintf(stderr, "cannot read %s\n", path);
+    unsigned char *b = it_load_test_data(name, len);
     assert_non_null(b);
     return b;
 }
@@ -152,22 +86,6 @@ static void data_sha(const char *name, char hex[65])
     free(b);
 }
 
-static int copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    int rc = in && out ? 0 : -1;
-    char buf[65536];
-    size_t n;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc;
-}
-
 /* Copies tests/data/name to dir/rel (creating parent directories). */
 static void put_data(const char *dir, const char *rel, const char *name)
 {
@@ -177,7 +95,7 @@ static void put_data(const char *dir, const char *rel, const char *name)
     *slash = '\0';
     assert_int_equal(tly_mkdirs(to, 0700), 0);
     *slash = '/';
-    int rc = copy_file(it_test_data(name, from, sizeof from), to);
+    int rc = it_copy_file(it_test_data(name, from, sizeof from), to);
     if (rc != 0)
         fprintf(stderr, "cannot copy %s to %s\n", from, to);
     assert_int_equal(rc, 0);
@@ -244,7 +162,7 @@ static json_t *list_items(int64_t project, const char *state, int page)
         snprintf(q, sizeof q, "/v1/projects/%lld/items?limit=%d%s%s%s%s", (long long)project, page,
                  state ? "&state=" : "", state ? state : "", cursor[0] ? "&cursor=" : "", cursor);
         assert_int_equal(it_request_json(&g.srv, "GET", q, g.mgr, NULL, &r), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         json_t *items = json_object_get(r.json, "items");
         assert_true(json_is_array(items));
         assert_true(json_array_size(items) <= (size_t)page);
@@ -263,26 +181,6 @@ static json_t *list_items(int64_t project, const char *state, int page)
     return NULL;
 }
 
-static json_t *find_by_name(const json_t *items, const char *name)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-        if (strcmp(it_json_str(it, "name"), name) == 0)
-            return it;
-    return NULL;
-}
-
-static json_t *find_by_sha(const json_t *items, const char *sha)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-        if (strcmp(it_json_str(it, "sha256"), sha) == 0)
-            return it;
-    return NULL;
-}
-
 static int64_t create_project(const char *name, const char *media, const char *tmpl)
 {
     int64_t p = it_create_project(&g.srv, g.mgr, name, media, tmpl);
@@ -296,8 +194,8 @@ static int64_t create_batch_src(int64_t project, const char *source_json, json_t
     char *body = NULL;
     assert_true(asprintf(&body, "{\"name\":\"b\",\"source\":%s}", source_json) > 0);
     it_response r;
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, body, &r, "/v1/projects/%lld/batches", (long long)project), 0);
-    ASSERT_STATUS(r, 201);
+    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, body, &r, "/v1/projects/%lld/batches", (long long)project), 0);
+    IT_ASSERT_STATUS(r, 201);
     int64_t id = it_json_int(r.json, "id");
     assert_true(id > 0);
     if (created)
@@ -313,13 +211,13 @@ static void refuse_batch(int64_t project, const char *source_json, long status, 
     char *body = NULL;
     assert_true(asprintf(&body, "{\"name\":\"bad\",\"source\":%s}", source_json) > 0);
     it_response r;
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, body, &r, "/v1/projects/%lld/batches", (long long)project), 0);
-    if (r.status != status || (code && strcmp(err_code(&r), code) != 0))
+    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, body, &r, "/v1/projects/%lld/batches", (long long)project), 0);
+    if (r.status != status || (code && strcmp(it_err_code(&r), code) != 0))
         fprintf(stderr, "source %s: want %ld %s, got %ld %s\n", source_json, status, code ? code : "",
                 r.status, r.body);
     assert_int_equal(r.status, status);
     if (code)
-        assert_string_equal(err_code(&r), code);
+        assert_string_equal(it_err_code(&r), code);
     it_response_free(&r);
     free(body);
 }
@@ -338,7 +236,7 @@ static void upload_data(int64_t batch, const char *name, const char *as)
     it_test_data(name, path, sizeof path);
     it_response r;
     assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, as, path, &r), 0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     char sha[65];
     uint64_t size = 0;
     assert_int_equal(tly_sha256_file(path, sha, &size), 0);
@@ -372,30 +270,16 @@ static size_t raw_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static void hdr_copy(char *dst, size_t dstsz, const char *v, size_t n)
-{
-    while (n && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
-        n--;
-    if (n >= dstsz)
-        n = dstsz - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
 static size_t raw_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     raw_resp *o = userp;
     size_t n = size * nmemb;
     if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0)
-        hdr_copy(o->content_type, sizeof o->content_type, data + 13, n - 13);
+        it_copy_header_value(o->content_type, sizeof o->content_type, data + 13, n - 13);
     else if (n > 5 && strncasecmp(data, "ETag:", 5) == 0)
-        hdr_copy(o->etag, sizeof o->etag, data + 5, n - 5);
+        it_copy_header_value(o->etag, sizeof o->etag, data + 5, n - 5);
     else if (n > 14 && strncasecmp(data, "Content-Range:", 14) == 0)
-        hdr_copy(o->content_range, sizeof o->content_range, data + 14, n - 14);
+        it_copy_header_value(o->content_range, sizeof o->content_range, data + 14, n - 14);
     return n;
 }
 
@@ -488,7 +372,7 @@ static enum MHD_Result serve_file(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(method, "GET") == 0 && tly_is_safe_filename(name)) {
         char path[4096];
         size_t len = 0;
-        unsigned char *b = load_file(it_test_data(name, path, sizeof path), &len);
+        unsigned char *b = it_load_file(it_test_data(name, path, sizeof path), &len);
         if (b) {
             resp = MHD_create_response_from_buffer(len, b, MHD_RESPMEM_MUST_FREE);
             status = MHD_HTTP_OK;
@@ -584,13 +468,10 @@ static int group_setup(void **state)
         fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
         return -1;
     }
-    const char *args[] = {"--import-root", g.root, NULL};
-    if (it_server_start(&g.srv, args) != 0)
-        return -1;
-    g.mgr = it_create_user(&g.srv, "pm", "manager");
-    g.worker = it_create_user(&g.srv, "w1", "worker");
-    g.consumer = it_create_user(&g.srv, "ml", "consumer");
-    if (!g.mgr || !g.worker || !g.consumer)
+    /* The test file server listens on loopback, which URL ingest refuses by default
+     * (it_url_guard.c tests that); this server may fetch from it. */
+    const char *args[] = {"--import-root", g.root, "--url-allow-private", NULL};
+    if (it_server_start_users(&g.srv, args, &g.mgr, &g.worker, &g.consumer) != 0)
         return -1;
     if (start_file_server() != 0) {
         fprintf(stderr, "cannot start the test file server\n");
@@ -602,8 +483,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = g.srv.pid > 0 ? it_server_stop(&g.srv) : -1;
-    it_server_cleanup(&g.srv);
+    int rc = it_server_finish(&g.srv);
     if (g.files)
         MHD_stop_daemon(g.files);
     if (g.root[0])
@@ -667,14 +547,14 @@ static void test_upload_mixed_images(void **state)
 
     /* still open: nothing is processed before close */
     it_response r;
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)g.img_batch), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)g.img_batch), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_string_equal(it_json_str(r.json, "state"), "open");
     assert_int_equal(it_json_int(r.json, "total"), (int64_t)total);
     it_response_free(&r);
 
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, NULL, &r, "/v1/batches/%lld/close", (long long)g.img_batch), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, NULL, &r, "/v1/batches/%lld/close", (long long)g.img_batch), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "id"), g.img_batch);
     const char *st = it_json_str(r.json, "state");
     assert_true(strcmp(st, "processing") == 0 || strcmp(st, "done") == 0);
@@ -692,14 +572,14 @@ static void test_upload_mixed_images(void **state)
     for (int pages = 0;; pages++) {
         assert_true(pages < 20);
         if (cursor[0])
-            assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld/errors?limit=4&cursor=%s",
+            assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld/errors?limit=4&cursor=%s",
                                   (long long)g.img_batch, cursor),
                              0);
         else
-            assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld/errors?limit=4",
+            assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld/errors?limit=4",
                                   (long long)g.img_batch),
                              0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         json_t *items = json_object_get(r.json, "items");
         assert_true(json_array_size(items) <= 4);
         json_array_extend(errs, items);
@@ -721,7 +601,7 @@ static void test_upload_mixed_images(void **state)
     for (size_t i = 0; i < N_GOOD_IMAGES; i++) {
         char sha[65];
         data_sha(GOOD_IMAGES[i], sha);
-        json_t *it = find_by_sha(items, sha);
+        json_t *it = it_json_find(items, "sha256", sha);
         if (!it)
             fprintf(stderr, "no item for %s\n", GOOD_IMAGES[i]);
         assert_non_null(it);
@@ -736,8 +616,8 @@ static void test_upload_mixed_images(void **state)
     json_decref(items);
 
     /* stats */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)g.img_project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)g.img_project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "project_id"), g.img_project);
     assert_int_equal(it_json_int(r.json, "items_total"), (int64_t)N_GOOD_IMAGES);
     assert_int_equal(it_json_int(r.json, "gold"), 0);
@@ -745,8 +625,8 @@ static void test_upload_mixed_images(void **state)
     it_response_free(&r);
 
     /* the project's batch list has it */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/batches", (long long)g.img_project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/batches", (long long)g.img_project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(it_json_int(json_array_get(json_object_get(r.json, "items"), 0), "id"), g.img_batch);
     it_response_free(&r);
@@ -766,7 +646,7 @@ static void test_duplicate_across_batches(void **state)
     json_decref(b);
     json_t *items = list_items(g.img_project, NULL, 1000);
     assert_int_equal(json_array_size(items), N_GOOD_IMAGES);
-    assert_null(find_by_name(items, "again.jpg"));
+    assert_null(it_json_find(items, "name", "again.jpg"));
     json_decref(items);
 
     /* the same bytes in another project are a new item there */
@@ -815,7 +695,7 @@ static void test_upload_mixed_audio(void **state)
         {"stereo.wav", "wav", 44100, 2, 88200, 2.0},
     };
     for (size_t i = 0; i < 4; i++) {
-        json_t *it = find_by_name(items, want[i].name);
+        json_t *it = it_json_find(items, "name", want[i].name);
         assert_non_null(it);
         char sha[65];
         data_sha(want[i].name, sha);
@@ -854,15 +734,15 @@ static void test_upload_edge_cases(void **state)
     char file[4096];
     it_test_data("photo2.jpg", file, sizeof file);
     assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, "a.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 409, "file_exists");
+    IT_ASSERT_ERROR(r, 409, "file_exists");
     it_response_free(&r);
 
     /* names that are not plain file names: '/' (sent as %2F), "..", "." */
     assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, "sub/b.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 400, "invalid_name");
+    IT_ASSERT_ERROR(r, 400, "invalid_name");
     it_response_free(&r);
     assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, "../../b.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 400, "invalid_name");
+    IT_ASSERT_ERROR(r, 400, "invalid_name");
     it_response_free(&r);
     const char *raw_names[] = {"..", ".", "%2E%2E", "..%2Fescape.jpg", "a%5Cb.jpg", "x%0Ay.jpg"};
     for (size_t i = 0; i < sizeof raw_names / sizeof *raw_names; i++) {
@@ -878,7 +758,7 @@ static void test_upload_edge_cases(void **state)
     }
     /* an empty file is accepted as an upload and rejected as a file */
     assert_int_equal(it_upload_bytes(&g.srv, g.mgr, batch, "nothing.jpg", NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     assert_int_equal(it_json_int(r.json, "size"), 0);
     assert_string_equal(it_json_str(r.json, "sha256"),
                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -906,18 +786,16 @@ static void test_upload_edge_cases(void **state)
 
     /* unknown batch */
     assert_int_equal(it_upload_file(&g.srv, g.mgr, 987654, "x.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
+    IT_ASSERT_ERROR(r, 404, "not_found");
     it_response_free(&r);
 
     /* close, twice (idempotent), then no more uploads */
     assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
     assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
     assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, "late.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 409, "batch_closed");
+    IT_ASSERT_ERROR(r, 409, "batch_closed");
     it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, NULL, &r, "/v1/batches/987654/close"), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, NULL, 404, "not_found", "/v1/batches/987654/close");
 
     json_t *b = wait_done(batch);
     static const char *const bad[][2] = {{"nothing.jpg", "empty_file"}};
@@ -926,9 +804,9 @@ static void test_upload_edge_cases(void **state)
     json_decref(b);
     json_t *items = list_items(project, NULL, 10);
     assert_int_equal(json_array_size(items), 3);
-    assert_non_null(find_by_name(items, "a.jpg"));
-    assert_non_null(find_by_name(items, "caf\xc3\xa9 au lait.jpg"));
-    assert_non_null(find_by_name(items, "chunked.png"));
+    assert_non_null(it_json_find(items, "name", "a.jpg"));
+    assert_non_null(it_json_find(items, "name", "caf\xc3\xa9 au lait.jpg"));
+    assert_non_null(it_json_find(items, "name", "chunked.png"));
     json_decref(items);
 
     /* uploads into a batch that is not an upload batch, and closing one */
@@ -938,11 +816,9 @@ static void test_upload_edge_cases(void **state)
     snprintf(src, sizeof src, "{\"kind\":\"dir\",\"path\":\"%s\"}", one);
     int64_t dir_batch = create_batch_src(project, src, NULL);
     assert_int_equal(it_upload_file(&g.srv, g.mgr, dir_batch, "x.jpg", file, &r), 0);
-    ASSERT_ERROR(r, 409, "not_upload_batch");
+    IT_ASSERT_ERROR(r, 409, "not_upload_batch");
     it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, NULL, &r, "/v1/batches/%lld/close", (long long)dir_batch), 0);
-    ASSERT_STATUS(r, 409);
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, NULL, 409, "/v1/batches/%lld/close", (long long)dir_batch);
     json_decref(wait_done(dir_batch));
     tly_remove_tree(one);
 
@@ -950,16 +826,8 @@ static void test_upload_edge_cases(void **state)
     refuse_batch(project, "{\"kind\":\"upload\",\"extra\":1}", 400, "unknown_field");
     refuse_batch(project, "{\"kind\":\"tape\"}", 400, NULL);
     refuse_batch(project, "{}", 400, "missing_field");
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, "{\"name\":\"x\"}", &r, "/v1/projects/%lld/batches",
-                          (long long)project),
-                     0);
-    ASSERT_ERROR(r, 400, "missing_field");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"source\":{\"kind\":\"upload\"}}", &r,
-                          "/v1/projects/987654/batches"),
-                     0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\"}", 400, "missing_field", "/v1/projects/%lld/batches", (long long)project);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"source\":{\"kind\":\"upload\"}}", 404, "not_found", "/v1/projects/987654/batches");
 }
 
 /* ---- uploads racing each other and a close ---------------------------------------- */
@@ -1082,7 +950,7 @@ static void test_upload_races(void **state)
     assert_true(slow.paused);
     for (int i = 0; i < 10; i++) { /* let the first half reach the server */
         curl_multi_perform(m, &running);
-        sleep_ms(10);
+        it_sleep_ms(10);
     }
     assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
     curl_easy_pause(sc, CURLPAUSE_CONT);
@@ -1115,7 +983,7 @@ static void test_upload_races(void **state)
     memcpy(name + 300 - 4, ".jpg", 5);
     it_response r;
     assert_int_equal(it_upload_bytes(&g.srv, g.mgr, b2, name, "abc", 3, &r), 0);
-    ASSERT_ERROR(r, 400, "invalid_name");
+    IT_ASSERT_ERROR(r, 400, "invalid_name");
     it_response_free(&r);
     memcpy(name + sizeof name - 5, ".jpg", 5);
     assert_int_equal(it_upload_bytes(&g.srv, g.mgr, b2, name, "abc", 3, &r), 0);
@@ -1123,7 +991,7 @@ static void test_upload_races(void **state)
         fprintf(stderr, "2 KB name: %ld %s\n", r.status, r.body);
     assert_true(r.status >= 400 && r.status < 500);
     it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)b2), 0);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/batches/%lld", (long long)b2), 0);
     assert_int_equal(it_json_int(r.json, "total"), 0);
     it_response_free(&r);
 }
@@ -1133,11 +1001,8 @@ static void test_max_file_size(void **state)
     (void)state;
     it_server s;
     const char *args[] = {"--max-file-size", "10K", NULL};
-    int started = it_server_start(&s, args);
-    if (started != 0)
-        it_server_cleanup(&s);
-    assert_int_equal(started, 0);
-    char *mgr = it_create_user(&s, "pm", "manager");
+    char *mgr = NULL;
+    assert_int_equal(it_server_start_users(&s, args, &mgr, NULL, NULL), 0);
     assert_non_null(mgr);
     int64_t project = it_create_project(&s, mgr, "small-files", "image", TEMPLATE);
     assert_true(project > 0);
@@ -1147,10 +1012,10 @@ static void test_max_file_size(void **state)
     it_response r;
     /* 29605 and 11116 bytes: over 10 KiB */
     assert_int_equal(it_upload_file(&s, mgr, batch, "photo.jpg", it_test_data("photo.jpg", file, sizeof file), &r), 0);
-    ASSERT_ERROR(r, 413, "too_large");
+    IT_ASSERT_ERROR(r, 413, "too_large");
     it_response_free(&r);
     assert_int_equal(it_upload_file(&s, mgr, batch, "gray.jpg", it_test_data("gray.jpg", file, sizeof file), &r), 0);
-    ASSERT_ERROR(r, 413, "too_large");
+    IT_ASSERT_ERROR(r, 413, "too_large");
     it_response_free(&r);
     /* without a Content-Length the limit is enforced while streaming */
     size_t len = 0;
@@ -1167,7 +1032,7 @@ static void test_max_file_size(void **state)
     free(big);
     /* 8857 bytes: fine */
     assert_int_equal(it_upload_file(&s, mgr, batch, "palette.png", it_test_data("palette.png", file, sizeof file), &r), 0);
-    ASSERT_STATUS(r, 201);
+    IT_ASSERT_STATUS(r, 201);
     it_response_free(&r);
     /* the refused uploads left nothing in the batch nor in the spool */
     assert_int_equal(it_close_batch(&s, mgr, batch), 200);
@@ -1194,8 +1059,8 @@ static void test_max_file_size(void **state)
     it_response r2;
     char body[256];
     snprintf(body, sizeof body, "{\"name\":\"d\",\"source\":{\"kind\":\"dir\",\"path\":\"%s\"}}", s.data_dir);
-    assert_int_equal(reqf(&s, "POST", mgr, body, &r2, "/v1/projects/%lld/batches", (long long)project), 0);
-    ASSERT_ERROR(r2, 403, "path_not_allowed");
+    assert_int_equal(it_requestf(&s, "POST", mgr, body, &r2, "/v1/projects/%lld/batches", (long long)project), 0);
+    IT_ASSERT_ERROR(r2, 403, "path_not_allowed");
     it_response_free(&r2);
 
     free(mgr);
@@ -1252,13 +1117,13 @@ static void test_dir_import(void **state)
     /* photo.jpg and sub/alias.jpg have the same bytes: whichever finished first is
      * the item, the other the duplicate */
     data_sha("photo.jpg", sha);
-    json_t *photo = find_by_sha(items, sha);
+    json_t *photo = it_json_find(items, "sha256", sha);
     assert_non_null(photo);
     assert_true(strcmp(it_json_str(photo, "name"), "photo.jpg") == 0 ||
                 strcmp(it_json_str(photo, "name"), "sub/alias.jpg") == 0);
     const char *names[][2] = {{"sub/photo2.jpg", "photo2.jpg"}, {"sub/deeper/gray.png", "palette.png"}};
     for (size_t i = 0; i < 2; i++) {
-        json_t *it = find_by_name(items, names[i][0]);
+        json_t *it = it_json_find(items, "name", names[i][0]);
         if (!it)
             fprintf(stderr, "no item named %s\n", names[i][0]);
         assert_non_null(it);
@@ -1267,11 +1132,11 @@ static void test_dir_import(void **state)
     }
     /* neither the hidden files nor the file behind the escaping link got in */
     data_sha("progressive.jpg", sha);
-    assert_null(find_by_sha(items, sha));
+    assert_null(it_json_find(items, "sha256", sha));
     data_sha("cmyk.jpg", sha);
-    assert_null(find_by_sha(items, sha));
+    assert_null(it_json_find(items, "sha256", sha));
     data_sha("gray.jpg", sha);
-    assert_null(find_by_sha(items, sha));
+    assert_null(it_json_find(items, "sha256", sha));
     json_decref(items);
 
     /* the source files are left alone */
@@ -1287,7 +1152,7 @@ static void test_dir_import(void **state)
     assert_int_equal(it_json_int(b, "accepted"), 3);
     json_decref(b);
     items = list_items(p2, NULL, 100);
-    assert_non_null(find_by_name(items, "dirimp/sub/photo2.jpg"));
+    assert_non_null(it_json_find(items, "name", "dirimp/sub/photo2.jpg"));
     json_decref(items);
 }
 
@@ -1330,8 +1195,8 @@ static void test_dir_import_refused(void **state)
     refuse_batch(project, "{\"kind\":\"dir\",\"path\":5}", 400, "invalid_field");
     /* nothing was created */
     it_response r;
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/batches", (long long)project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/batches", (long long)project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     it_response_free(&r);
 }
@@ -1350,10 +1215,7 @@ static void test_dir_import_empty(void **state)
     put_data(sub, ".hidden.jpg", "photo.jpg");
     it_server s;
     const char *args[] = {"--import-root", root, NULL};
-    int started = it_server_start(&s, args);
-    if (started != 0)
-        it_server_cleanup(&s);
-    assert_int_equal(started, 0);
+    assert_int_equal(it_server_start_users(&s, args, NULL, NULL, NULL), 0);
     int64_t project = it_create_project(&s, s.admin_token, "empty", "image", TEMPLATE);
     int64_t b1 = -1, b2 = -1;
     json_t *d1 = NULL, *d2 = NULL;
@@ -1414,7 +1276,7 @@ static void test_url_list(void **state)
     assert_int_equal(json_array_size(items), 3);
     const char *files[] = {"photo2.jpg", "alpha.png"};
     for (size_t i = 0; i < 2; i++) {
-        json_t *it = find_by_name(items, files[i]); /* named by the URL's basename */
+        json_t *it = it_json_find(items, "name", files[i]); /* named by the URL's basename */
         if (!it)
             fprintf(stderr, "no item named %s\n", files[i]);
         assert_non_null(it);
@@ -1424,7 +1286,7 @@ static void test_url_list(void **state)
     }
     char sha[65];
     data_sha("photo.jpg", sha);
-    assert_non_null(find_by_sha(items, sha));
+    assert_non_null(it_json_find(items, "sha256", sha));
     json_decref(items);
 
     /* refused at creation */
@@ -1467,9 +1329,9 @@ static void test_manifest(void **state)
 
     json_t *items = list_items(project, NULL, 100);
     assert_int_equal(json_array_size(items), 3);
-    json_t *photo = find_by_name(items, "photo.jpg");
-    json_t *photo2 = find_by_name(items, "photo2.jpg");
-    json_t *gray = find_by_name(items, "renamed.jpg");
+    json_t *photo = it_json_find(items, "name", "photo.jpg");
+    json_t *photo2 = it_json_find(items, "name", "photo2.jpg");
+    json_t *gray = it_json_find(items, "name", "renamed.jpg");
     assert_non_null(photo);
     assert_non_null(photo2);
     assert_non_null(gray);
@@ -1482,8 +1344,8 @@ static void test_manifest(void **state)
 
     /* gold and meta are on the item (the manager sees the gold answer) */
     it_response r;
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)photo_id), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)photo_id), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_true(json_is_true(json_object_get(r.json, "gold")));
     json_t *want_gold = json_pack("{s:s}", "label", "cat");
     json_t *want_meta = json_pack("{s:s,s:i}", "k", "v", "n", 3);
@@ -1492,14 +1354,14 @@ static void test_manifest(void **state)
     json_decref(want_gold);
     json_decref(want_meta);
     it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)photo2_id), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)photo2_id), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_true(json_is_false(json_object_get(r.json, "gold")));
     assert_null(json_object_get(r.json, "gold_answer"));
     assert_string_equal(it_json_str(json_object_get(r.json, "meta"), "source"), "web");
     it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/stats", (long long)project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "gold"), 1);
     assert_int_equal(it_json_int(r.json, "items_total"), 3);
     it_response_free(&r);
@@ -1556,26 +1418,22 @@ static void test_items_paging(void **state)
     json_decref(items);
     /* first page by hand: 2 items and a cursor */
     it_response r;
-    assert_int_equal(reqf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects/%lld/items?state=new&limit=2",
+    assert_int_equal(it_requestf(&g.srv, "GET", g.consumer, NULL, &r, "/v1/projects/%lld/items?state=new&limit=2",
                           (long long)g.img_project),
                      0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     assert_true(json_is_string(json_object_get(r.json, "next_cursor")));
     it_response_free(&r);
     /* another state has nothing */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/items?state=done", (long long)g.img_project), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/items?state=done", (long long)g.img_project), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
     it_response_free(&r);
     /* bad paging */
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/%lld/items?limit=0", (long long)g.img_project), 0);
-    ASSERT_STATUS(r, 400);
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/projects/987654/items"), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_STATUSF(&g.srv, "GET", g.mgr, NULL, 400, "/v1/projects/%lld/items?limit=0", (long long)g.img_project);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/projects/987654/items");
 }
 
 static void test_item_image_metadata(void **state)
@@ -1595,13 +1453,13 @@ static void test_item_image_metadata(void **state)
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         char sha[65];
         data_sha(want[i].name, sha);
-        json_t *it = find_by_sha(items, sha);
+        json_t *it = it_json_find(items, "sha256", sha);
         assert_non_null(it);
         int64_t id = it_json_int(it, "id");
         /* the single-item view matches the list's */
         it_response r;
-        assert_int_equal(reqf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)id), 0);
-        ASSERT_STATUS(r, 200);
+        assert_int_equal(it_requestf(&g.srv, "GET", g.mgr, NULL, &r, "/v1/items/%lld", (long long)id), 0);
+        IT_ASSERT_STATUS(r, 200);
         json_t *item = r.json;
         assert_int_equal(it_json_int(item, "id"), id);
         assert_int_equal(it_json_int(item, "project_id"), g.img_project);
@@ -1647,7 +1505,7 @@ static int64_t item_id_of(const char *name)
     json_t *items = list_items(g.img_project, NULL, 100);
     char sha[65];
     data_sha(name, sha);
-    json_t *it = find_by_sha(items, sha);
+    json_t *it = it_json_find(items, "sha256", sha);
     assert_non_null(it);
     int64_t id = it_json_int(it, "id");
     json_decref(items);
@@ -1670,7 +1528,7 @@ static void test_item_media_download(void **state)
         /* whole file: the original bytes */
         it_response r;
         assert_int_equal(it_request(&g.srv, "GET", path, g.mgr, NULL, NULL, 0, &r), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         assert_int_equal(r.len, len);
         assert_memory_equal(r.body, orig, len);
         assert_non_null(strstr(r.content_type, files[f][1]));
@@ -1737,20 +1595,13 @@ static void test_item_media_download(void **state)
 
         /* a consumer may download, a worker may not even see it */
         assert_int_equal(it_request(&g.srv, "GET", path, g.consumer, NULL, NULL, 0, &r), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         assert_int_equal(r.len, len);
         it_response_free(&r);
-        assert_int_equal(it_request(&g.srv, "GET", path, g.worker, NULL, NULL, 0, &r), 0);
-        ASSERT_ERROR(r, 404, "not_found");
-        it_response_free(&r);
-        assert_int_equal(it_request(&g.srv, "GET", path, NULL, NULL, NULL, 0, &r), 0);
-        ASSERT_ERROR(r, 401, "unauthorized");
-        it_response_free(&r);
+        IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", "%s", path);
+        IT_EXPECT_ERRORF(&g.srv, "GET", NULL, NULL, 401, "unauthorized", "%s", path);
     }
-    it_response r;
-    assert_int_equal(it_request(&g.srv, "GET", "/v1/items/987654/media", g.mgr, NULL, NULL, 0, &r), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/items/987654/media");
 }
 
 static void test_item_thumbnails(void **state)
@@ -1774,7 +1625,7 @@ static void test_item_thumbnails(void **state)
         int64_t id = item_id_of(want[i].name);
         it_response r;
         assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/thumbnail", (long long)id), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         assert_non_null(strstr(r.content_type, "image/jpeg"));
         assert_true(r.len > 100);
         assert_int_equal((unsigned char)r.body[0], 0xFF);
@@ -1814,13 +1665,9 @@ static void test_item_thumbnails(void **state)
         assert_int_equal(rr.status, 304);
         free(rr.body);
         it_response_free(&r);
-        assert_int_equal(it_getf(&g.srv, g.worker, &r, "/v1/items/%lld/thumbnail", (long long)id), 0);
-        ASSERT_ERROR(r, 404, "not_found");
-        it_response_free(&r);
+        IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", "/v1/items/%lld/thumbnail", (long long)id);
         /* an image has no waveform */
-        assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/waveform", (long long)id), 0);
-        ASSERT_STATUS(r, 404);
-        it_response_free(&r);
+        IT_EXPECT_STATUSF(&g.srv, "GET", g.mgr, NULL, 404, "/v1/items/%lld/waveform", (long long)id);
     }
 }
 
@@ -1837,12 +1684,12 @@ static void test_item_waveforms(void **state)
     };
     json_t *wav_data = NULL, *flac_data = NULL;
     for (size_t i = 0; i < 4; i++) {
-        json_t *it = find_by_name(items, want[i].name);
+        json_t *it = it_json_find(items, "name", want[i].name);
         assert_non_null(it);
         int64_t id = it_json_int(it, "id");
         it_response r;
         assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/waveform", (long long)id), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         assert_non_null(strstr(r.content_type, "json"));
         assert_non_null(r.json);
         assert_int_equal(it_json_int(r.json, "length"), want[i].length);
@@ -1873,12 +1720,10 @@ static void test_item_waveforms(void **state)
         it_response_free(&r);
 
         /* no thumbnail for audio */
-        assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/thumbnail", (long long)id), 0);
-        ASSERT_ERROR(r, 404, "no_thumbnail");
-        it_response_free(&r);
+        IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "no_thumbnail", "/v1/items/%lld/thumbnail", (long long)id);
         /* the media comes back byte for byte */
         assert_int_equal(it_getf(&g.srv, g.consumer, &r, "/v1/items/%lld/media", (long long)id), 0);
-        ASSERT_STATUS(r, 200);
+        IT_ASSERT_STATUS(r, 200);
         char sha[65];
         tly_sha256_hex(r.body, r.len, sha);
         assert_string_equal(sha, it_json_str(it, "sha256"));
@@ -1899,25 +1744,15 @@ static void test_item_access(void **state)
     (void)state;
     int64_t id = item_id_of("photo.jpg");
     it_response r;
-    assert_int_equal(it_getf(&g.srv, g.worker, &r, "/v1/items/%lld", (long long)id), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.worker, NULL, 404, "not_found", "/v1/items/%lld", (long long)id);
     assert_int_equal(it_getf(&g.srv, g.consumer, &r, "/v1/items/%lld", (long long)id), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "id"), id);
     it_response_free(&r);
-    assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/987654"), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/987654/thumbnail"), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/nothing", (long long)id), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "DELETE", g.mgr, NULL, &r, "/v1/items/%lld", (long long)id), 0);
-    ASSERT_ERROR(r, 405, "method_not_allowed");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/items/987654");
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/items/987654/thumbnail");
+    IT_EXPECT_ERRORF(&g.srv, "GET", g.mgr, NULL, 404, "not_found", "/v1/items/%lld/nothing", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "DELETE", g.mgr, NULL, 405, "method_not_allowed", "/v1/items/%lld", (long long)id);
 }
 
 /* ---- gold ------------------------------------------------------------------------------ */
@@ -1927,16 +1762,16 @@ static void test_gold(void **state)
     (void)state;
     int64_t id = item_id_of("photo2.jpg");
     it_response r;
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"cat\"}}", &r, "/v1/items/%lld/gold",
+    assert_int_equal(it_requestf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"cat\"}}", &r, "/v1/items/%lld/gold",
                           (long long)id),
                      0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_int_equal(it_json_int(r.json, "id"), id);
     assert_true(json_is_true(json_object_get(r.json, "gold")));
     assert_string_equal(it_json_str(json_object_get(r.json, "gold_answer"), "label"), "cat");
     it_response_free(&r);
     assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld", (long long)id), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_true(json_is_true(json_object_get(r.json, "gold")));
     assert_string_equal(it_json_str(json_object_get(r.json, "gold_answer"), "label"), "cat");
     it_response_free(&r);
@@ -1946,57 +1781,33 @@ static void test_gold(void **state)
     it_response_free(&r);
 
     /* replacing it */
-    assert_int_equal(reqf(&g.srv, "PUT", g.srv.admin_token, "{\"answer\":{\"label\":\"dog\"}}", &r,
+    assert_int_equal(it_requestf(&g.srv, "PUT", g.srv.admin_token, "{\"answer\":{\"label\":\"dog\"}}", &r,
                           "/v1/items/%lld/gold", (long long)id),
                      0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_string_equal(it_json_str(json_object_get(r.json, "gold_answer"), "label"), "dog");
     it_response_free(&r);
 
     /* bad gold */
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"colour\":\"red\"}}", &r, "/v1/items/%lld/gold",
-                          (long long)id),
-                     0);
-    ASSERT_ERROR(r, 422, "invalid_gold");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{}}", &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_ERROR(r, 422, "invalid_gold");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"label\":\"cat\"}", &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_STATUS(r, 400);
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":\"cat\"}", &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_STATUS(r, 400);
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":", &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_ERROR(r, 400, "invalid_json");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"cat\"}}", &r, "/v1/items/987654/gold"), 0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":{\"colour\":\"red\"}}", 422, "invalid_gold", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":{}}", 422, "invalid_gold", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_STATUSF(&g.srv, "PUT", g.mgr, "{\"label\":\"cat\"}", 400, "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_STATUSF(&g.srv, "PUT", g.mgr, "{\"answer\":\"cat\"}", 400, "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":", 400, "invalid_json", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"cat\"}}", 404, "not_found", "/v1/items/987654/gold");
     /* the refused requests left the answer as it was */
     assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld", (long long)id), 0);
     assert_string_equal(it_json_str(json_object_get(r.json, "gold_answer"), "label"), "dog");
     it_response_free(&r);
 
     /* roles: a worker does not see the item, a consumer may not set gold */
-    assert_int_equal(reqf(&g.srv, "PUT", g.worker, "{\"answer\":{\"label\":\"cat\"}}", &r, "/v1/items/%lld/gold",
-                          (long long)id),
-                     0);
-    ASSERT_ERROR(r, 404, "not_found");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.consumer, "{\"answer\":{\"label\":\"cat\"}}", &r, "/v1/items/%lld/gold",
-                          (long long)id),
-                     0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "DELETE", g.consumer, NULL, &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_ERROR(r, 403, "forbidden");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.worker, "{\"answer\":{\"label\":\"cat\"}}", 404, "not_found", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.consumer, "{\"answer\":{\"label\":\"cat\"}}", 403, "forbidden", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "DELETE", g.consumer, NULL, 403, "forbidden", "/v1/items/%lld/gold", (long long)id);
 
     /* clearing */
-    assert_int_equal(reqf(&g.srv, "DELETE", g.mgr, NULL, &r, "/v1/items/%lld/gold", (long long)id), 0);
-    ASSERT_STATUS(r, 200);
+    assert_int_equal(it_requestf(&g.srv, "DELETE", g.mgr, NULL, &r, "/v1/items/%lld/gold", (long long)id), 0);
+    IT_ASSERT_STATUS(r, 200);
     assert_true(json_is_false(json_object_get(r.json, "gold")));
     assert_null(json_object_get(r.json, "gold_answer"));
     it_response_free(&r);
@@ -2015,35 +1826,14 @@ static void test_gold_value_checked(void **state)
     (void)state;
     int64_t id = item_id_of("gray.jpg");
     it_response r;
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"horse\"}}", &r, "/v1/items/%lld/gold",
-                          (long long)id),
-                     0);
-    ASSERT_ERROR(r, 422, "invalid_gold");
-    it_response_free(&r);
-    assert_int_equal(reqf(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":42}}", &r, "/v1/items/%lld/gold",
-                          (long long)id),
-                     0);
-    ASSERT_ERROR(r, 422, "invalid_gold");
-    it_response_free(&r);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":\"horse\"}}", 422, "invalid_gold", "/v1/items/%lld/gold", (long long)id);
+    IT_EXPECT_ERRORF(&g.srv, "PUT", g.mgr, "{\"answer\":{\"label\":42}}", 422, "invalid_gold", "/v1/items/%lld/gold", (long long)id);
     /* clean up whatever a buggy server stored */
-    assert_int_equal(reqf(&g.srv, "DELETE", g.mgr, NULL, &r, "/v1/items/%lld/gold", (long long)id), 0);
+    assert_int_equal(it_requestf(&g.srv, "DELETE", g.mgr, NULL, &r, "/v1/items/%lld/gold", (long long)id), 0);
     it_response_free(&r);
 }
 
 /* ---- metrics and leftovers -------------------------------------------------------- */
-
-static double metric_value(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return -1;
-}
 
 /* The three ingest outcome counters, read from /metrics. */
 static void read_ingest_counters(double out[3])
@@ -2055,10 +1845,10 @@ static void read_ingest_counters(double out[3])
     };
     it_response r;
     assert_int_equal(it_request(&g.srv, "GET", "/metrics", NULL, NULL, NULL, 0, &r), 0);
-    ASSERT_STATUS(r, 200);
+    IT_ASSERT_STATUS(r, 200);
     assert_non_null(strstr(r.content_type, "text/plain"));
     for (int i = 0; i < 3; i++) {
-        out[i] = metric_value(r.body, series[i]);
+        out[i] = it_metric_value(r.body, series[i]);
         if (out[i] < 0)
             fprintf(stderr, "no %s in /metrics\n", series[i]);
         assert_true(out[i] >= 0); /* the tests above produced every outcome */
@@ -2090,7 +1880,7 @@ static void test_ingest_metrics(void **state)
         read_ingest_counters(after);
         if (after[0] - before[0] >= want[0] && after[1] - before[1] >= want[1] && after[2] - before[2] >= want[2])
             break;
-        sleep_ms(20);
+        it_sleep_ms(20);
     }
     for (int i = 0; i < 3; i++) {
         if (after[i] - before[i] != want[i])
@@ -2106,45 +1896,22 @@ static void test_ingest_metrics(void **state)
     it_response_free(&r);
 }
 
-static int count_entries(const char *dir, const char *suffix)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        size_t l = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
-        if (suffix && (l < sl || strcmp(de->d_name + l - sl, suffix) != 0))
-            continue;
-        fprintf(stderr, "found %s/%s\n", dir, de->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static void test_no_temp_leftovers(void **state)
 {
     (void)state;
     /* every batch above is done: nothing may remain in flight */
     char p[4400];
     snprintf(p, sizeof p, "%s/spool/tmp", g.srv.data_dir);
-    assert_int_equal(count_entries(p, NULL), 0);
+    assert_int_equal(it_count_entries(p, NULL, 1), 0);
     snprintf(p, sizeof p, "%s/blobs/tmp", g.srv.data_dir);
-    int n = count_entries(p, NULL);
+    int n = it_count_entries(p, NULL, 1);
     assert_true(n == 0 || n == -1);
     snprintf(p, sizeof p, "%s/spool", g.srv.data_dir);
-    assert_int_equal(count_entries(p, ".up"), 0);
+    assert_int_equal(it_count_entries(p, ".up", 1), 0);
     /* and the server is still healthy */
-    it_response r;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(it_request(&g.srv, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
-        ASSERT_STATUS(r, 200);
-        it_response_free(&r);
-        sleep_ms(10);
+        IT_EXPECT_STATUSF(&g.srv, "GET", NULL, NULL, 200, "/healthz");
+        it_sleep_ms(10);
     }
 }
 

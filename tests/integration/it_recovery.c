@@ -61,33 +61,10 @@ static int teardown(void **state)
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static unsigned char *load_data(const char *name, size_t *len)
 {
-    char path[4096];
-    it_test_data(name, path, sizeof path);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    struct stat st;
-    assert_int_equal(fstat(fileno(f), &st), 0);
-    unsigned char *b = malloc((size_t)st.st_size + 1);
+    unsigned char *b = it_load_test_data(name, len);
     assert_non_null(b);
-    size_t n = fread(b, 1, (size_t)st.st_size, f);
-    fclose(f);
-    assert_int_equal(n, (size_t)st.st_size);
-    *len = n;
     return b;
 }
 
@@ -118,28 +95,6 @@ static void write_file(const char *path, const void *data, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
-}
-
-/* Entries of dir (not . / ..) whose name ends with suffix (NULL: all); -1 if no dir. */
-static int count_entries(const char *dir, const char *suffix, int verbose)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        size_t l = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
-        if (suffix && (l < sl || strcmp(de->d_name + l - sl, suffix) != 0))
-            continue;
-        if (verbose)
-            fprintf(stderr, "  %s/%s\n", dir, de->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
 }
 
 /* Every file under DATA/blobs (except tmp/) must be named by the SHA-256 of its bytes:
@@ -182,16 +137,16 @@ static void check_no_leftovers(const it_server *s)
 {
     char p[4400];
     snprintf(p, sizeof p, "%s/spool/tmp", s->data_dir);
-    int n = count_entries(p, NULL, 1);
+    int n = it_count_entries(p, NULL, 1);
     assert_true(n == 0 || n == -1);
     snprintf(p, sizeof p, "%s/blobs/tmp", s->data_dir);
-    n = count_entries(p, NULL, 1);
+    n = it_count_entries(p, NULL, 1);
     assert_true(n == 0 || n == -1);
     snprintf(p, sizeof p, "%s/spool", s->data_dir);
-    n = count_entries(p, ".up", 1);
+    n = it_count_entries(p, ".up", 1);
     assert_true(n == 0 || n == -1);
     snprintf(p, sizeof p, "%s/spool", s->data_dir);
-    n = count_entries(p, ".tmp", 1);
+    n = it_count_entries(p, ".tmp", 1);
     assert_true(n == 0 || n == -1);
 }
 
@@ -212,7 +167,7 @@ static json_t *get_batch(it_server *s, int64_t batch)
  * finishes first or takes more than timeout_ms. */
 static json_t *wait_accepted(it_server *s, int64_t batch, int64_t want, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = it_now_ms() + timeout_ms;
     for (;;) {
         json_t *b = get_batch(s, batch);
         assert_non_null(b);
@@ -226,9 +181,9 @@ static json_t *wait_accepted(it_server *s, int64_t batch, int64_t want, int time
             fail();
         }
         json_decref(b);
-        if (now_ms() > deadline)
+        if (it_now_ms() > deadline)
             fail_msg("fewer than %lld files accepted after %d ms", (long long)want, timeout_ms);
-        sleep_ms(5);
+        it_sleep_ms(5);
     }
 }
 
@@ -292,6 +247,51 @@ static void print_batch(const char *what, const json_t *b)
             it_json_str(b, "state"), (long long)it_json_int(b, "total"), (long long)it_json_int(b, "pending"),
             (long long)it_json_int(b, "accepted"), (long long)it_json_int(b, "duplicates"),
             (long long)it_json_int(b, "rejected"));
+}
+
+/* check_blobs over DATA/blobs of the running test's server. */
+static int check_all_blobs(void)
+{
+    char p[4400];
+    snprintf(p, sizeof p, "%s/blobs", S.data_dir);
+    return check_blobs(p, 0);
+}
+
+/* After the restart: waits for the batch, which must be done with these counts and no
+ * duplicates; returns it (new reference). */
+static json_t *wait_finished(int64_t batch, int64_t total, int64_t accepted, int64_t rejected)
+{
+    json_t *b = it_wait_batch(&S, S.admin_token, batch, FINISH_TIMEOUT_MS);
+    assert_non_null(b);
+    print_batch("after restart", b);
+    assert_string_equal(it_json_str(b, "state"), "done");
+    assert_int_equal(it_json_int(b, "total"), total);
+    assert_int_equal(it_json_int(b, "accepted"), accepted);
+    assert_int_equal(it_json_int(b, "duplicates"), 0);
+    assert_int_equal(it_json_int(b, "rejected"), rejected);
+    return b;
+}
+
+/* Every step-th item's media is retrievable and whole (its bytes hash to its sha256);
+ * with thumbnails, it also has a JPEG thumbnail. */
+static void check_media_sample(const json_t *items, size_t step, int thumbnails)
+{
+    for (size_t i = 0; i < json_array_size(items); i += step) {
+        json_t *item = json_array_get(items, i);
+        it_response r;
+        assert_int_equal(it_getf(&S, S.admin_token, &r, "/v1/items/%lld/media", (long long)it_json_int(item, "id")), 0);
+        assert_int_equal(r.status, 200);
+        char sha[65];
+        tly_sha256_hex(r.body, r.len, sha);
+        assert_string_equal(sha, it_json_str(item, "sha256"));
+        it_response_free(&r);
+        if (!thumbnails)
+            continue;
+        assert_int_equal(it_getf(&S, S.admin_token, &r, "/v1/items/%lld/thumbnail", (long long)it_json_int(item, "id")), 0);
+        assert_int_equal(r.status, 200);
+        assert_true(r.len > 100 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
+        it_response_free(&r);
+    }
 }
 
 /* ---- 1. a 1,000-file directory batch ---------------------------------------------- */
@@ -364,24 +364,16 @@ static void test_kill_during_dir_batch(void **state)
     it_server_kill(&S);
 
     /* the data dir after the crash: every blob under a real name is whole */
-    char p[4400];
-    snprintf(p, sizeof p, "%s/blobs", S.data_dir);
-    int blobs = check_blobs(p, 0);
+    int blobs = check_all_blobs();
     assert_true(blobs >= 100);
+    char p[4400];
     snprintf(p, sizeof p, "%s/spool/tmp", S.data_dir);
-    fprintf(stderr, "after SIGKILL: %d blobs, %d files in spool/tmp\n", blobs, count_entries(p, NULL, 0));
+    fprintf(stderr, "after SIGKILL: %d blobs, %d files in spool/tmp\n", blobs, it_count_entries(p, NULL, 0));
     snprintf(p, sizeof p, "%s/tally.db", S.data_dir);
     assert_true(it_file_exists(p));
 
     assert_int_equal(it_server_restart(&S), 0);
-    json_t *b = it_wait_batch(&S, S.admin_token, batch, FINISH_TIMEOUT_MS);
-    assert_non_null(b);
-    print_batch("after restart", b);
-    assert_string_equal(it_json_str(b, "state"), "done");
-    assert_int_equal(it_json_int(b, "total"), N_DIR_FILES + (int64_t)n_bad);
-    assert_int_equal(it_json_int(b, "accepted"), N_DIR_FILES);
-    assert_int_equal(it_json_int(b, "duplicates"), 0);
-    assert_int_equal(it_json_int(b, "rejected"), (int64_t)n_bad);
+    json_t *b = wait_finished(batch, N_DIR_FILES + (int64_t)n_bad, N_DIR_FILES, (int64_t)n_bad);
     assert_int_equal(it_json_int(b, "pending"), 0);
     expect_errors(b, bad, n_bad);
     json_decref(b);
@@ -419,20 +411,7 @@ static void test_kill_during_dir_batch(void **state)
     }
     free(want_names);
     /* each item's media is retrievable and whole (a sample) */
-    for (i = 0; i < N_DIR_FILES; i += 50) {
-        json_t *item = json_array_get(items, i);
-        it_response r;
-        assert_int_equal(it_getf(&S, S.admin_token, &r, "/v1/items/%lld/media", (long long)it_json_int(item, "id")), 0);
-        assert_int_equal(r.status, 200);
-        char sha[65];
-        tly_sha256_hex(r.body, r.len, sha);
-        assert_string_equal(sha, it_json_str(item, "sha256"));
-        it_response_free(&r);
-        assert_int_equal(it_getf(&S, S.admin_token, &r, "/v1/items/%lld/thumbnail", (long long)it_json_int(item, "id")), 0);
-        assert_int_equal(r.status, 200);
-        assert_true(r.len > 100 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
-        it_response_free(&r);
-    }
+    check_media_sample(items, 50, 1);
     free(got);
     free(names);
     json_decref(items);
@@ -449,8 +428,7 @@ static void test_kill_during_dir_batch(void **state)
 
     /* no orphan temp files, and blobs still whole */
     check_no_leftovers(&S);
-    snprintf(p, sizeof p, "%s/blobs", S.data_dir);
-    assert_true(check_blobs(p, 0) >= N_DIR_FILES);
+    assert_true(check_all_blobs() >= N_DIR_FILES);
 
     assert_int_equal(it_server_stop(&S), 0);
 }
@@ -509,23 +487,15 @@ static void test_kill_during_upload_batch(void **state)
     json_decref(before);
     it_server_kill(&S);
 
+    int blobs = check_all_blobs();
     char p[4400];
-    snprintf(p, sizeof p, "%s/blobs", S.data_dir);
-    int blobs = check_blobs(p, 0);
     snprintf(p, sizeof p, "%s/spool", S.data_dir);
-    int ups = count_entries(p, ".up", 0);
+    int ups = it_count_entries(p, ".up", 0);
     fprintf(stderr, "after SIGKILL: %d blobs, %d uploads still spooled\n", blobs, ups);
     assert_true(ups > 0); /* the unprocessed uploads survived the crash */
 
     assert_int_equal(it_server_restart(&S), 0);
-    json_t *b = it_wait_batch(&S, S.admin_token, batch, FINISH_TIMEOUT_MS);
-    assert_non_null(b);
-    print_batch("after restart", b);
-    assert_string_equal(it_json_str(b, "state"), "done");
-    assert_int_equal(it_json_int(b, "total"), N_UPLOADS + 2);
-    assert_int_equal(it_json_int(b, "accepted"), N_UPLOADS);
-    assert_int_equal(it_json_int(b, "duplicates"), 0);
-    assert_int_equal(it_json_int(b, "rejected"), 2);
+    json_t *b = wait_finished(batch, N_UPLOADS + 2, N_UPLOADS, 2);
     static const char *const bad[][2] = {{"zero.jpg", "empty_file"}, {"readme.wav", "unsupported_format"}};
     expect_errors(b, bad, 2);
     json_decref(b);
@@ -547,22 +517,13 @@ static void test_kill_during_upload_batch(void **state)
         assert_int_equal(found, 1);
     }
     /* every item's bytes are there */
-    for (size_t k = 0; k < json_array_size(items); k += 10) {
-        json_t *item = json_array_get(items, k);
-        assert_int_equal(it_getf(&S, S.admin_token, &r, "/v1/items/%lld/media", (long long)it_json_int(item, "id")), 0);
-        assert_int_equal(r.status, 200);
-        char sha[65];
-        tly_sha256_hex(r.body, r.len, sha);
-        assert_string_equal(sha, it_json_str(item, "sha256"));
-        it_response_free(&r);
-    }
+    check_media_sample(items, 10, 0);
     json_decref(items);
     free(acked_name);
     free(acked_sha);
 
     check_no_leftovers(&S);
-    snprintf(p, sizeof p, "%s/blobs", S.data_dir);
-    assert_true(check_blobs(p, 0) >= N_UPLOADS);
+    assert_true(check_all_blobs() >= N_UPLOADS);
     assert_int_equal(it_server_stop(&S), 0);
 }
 
@@ -649,9 +610,9 @@ static void test_kill_during_upload_body(void **state)
 
     char spool_tmp[4400];
     snprintf(spool_tmp, sizeof spool_tmp, "%s/spool/tmp", S.data_dir);
-    long long deadline = now_ms() + 20000, seen = -1;
+    long long deadline = it_now_ms() + 20000, seen = -1;
     int running = 1;
-    while (now_ms() < deadline) {
+    while (it_now_ms() < deadline) {
         curl_multi_perform(multi, &running);
         int numfds;
         curl_multi_poll(multi, NULL, 0, 20, &numfds);
@@ -663,7 +624,7 @@ static void test_kill_during_upload_body(void **state)
     assert_true(seen >= 8192);            /* the server was writing the body */
     assert_true(seen < (long long)len);   /* and had not got all of it */
     it_server_kill(&S);
-    assert_int_equal(count_entries(spool_tmp, ".tmp", 0), 1); /* the crash left it */
+    assert_int_equal(it_count_entries(spool_tmp, ".tmp", 0), 1); /* the crash left it */
     for (int i = 0; i < 50 && running; i++) {
         curl_multi_perform(multi, &running);
         int numfds;
@@ -676,7 +637,7 @@ static void test_kill_during_upload_body(void **state)
 
     assert_int_equal(it_server_restart(&S), 0);
     /* recovery removed the partial file; the upload was never recorded */
-    int left = count_entries(spool_tmp, NULL, 1);
+    int left = it_count_entries(spool_tmp, NULL, 1);
     assert_true(left == 0 || left == -1);
     json_t *b = get_batch(&S, batch);
     assert_non_null(b);

@@ -15,21 +15,13 @@
 #include "core/buf.h"
 #include "core/fsutil.h"
 #include "storage/store.h"
+#include "unit_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers -------------------------------------------------------------------- */
-
-static json_t *J(const char *text)
-{
-    json_error_t jerr;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!j)
-        fail_msg("bad test JSON (%s): %s", jerr.text, text);
-    return j;
-}
 
 static void tmpl_ok(const char *text, const char *media)
 {
@@ -335,41 +327,35 @@ static void test_template_too_many_controls(void **state)
 static void test_template_multi_choice_bounds(void **state)
 {
     (void)state;
-    char buf[512];
-    const char *opts = "\"options\":[\"a\",\"b\",\"c\"]";
-    /* min > max */
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":3,\"max\":2}", opts);
-    char t[600];
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "min", NULL);
-    /* min > number of options */
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":4}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "min", NULL);
-    /* max > number of options, max 0, negative min */
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"max\":4}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "max", NULL);
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"max\":0}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "max", NULL);
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":-1}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "min", NULL);
-    /* wrong types */
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":\"1\"}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "min", NULL);
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"max\":1.5}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_bad(t, "image", "'tags'", "max", NULL);
-    /* min alone up to the option count, and min == max, are fine. */
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":3}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_ok(t, "image");
-    snprintf(buf, sizeof buf, "{\"name\":\"tags\",\"type\":\"multi_choice\",%s,\"min\":0,\"max\":3}", opts);
-    one_control(t, sizeof t, buf);
-    tmpl_ok(t, "audio");
+    /* The bounds of a multi_choice over 3 options; want: the member the message names
+     * (NULL: the template is valid), media: what it is checked for. */
+    static const struct {
+        const char *bounds, *want, *media;
+    } cases[] = {
+        {"\"min\":3,\"max\":2", "min", "image"}, /* min > max */
+        {"\"min\":4", "min", "image"},             /* min > number of options */
+        /* max > number of options, max 0, negative min */
+        {"\"max\":4", "max", "image"},
+        {"\"max\":0", "max", "image"},
+        {"\"min\":-1", "min", "image"},
+        /* wrong types */
+        {"\"min\":\"1\"", "min", "image"},
+        {"\"max\":1.5", "max", "image"},
+        /* min alone up to the option count, and min == max, are fine. */
+        {"\"min\":3", NULL, "image"},
+        {"\"min\":0,\"max\":3", NULL, "audio"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[512], t[600];
+        snprintf(buf, sizeof buf,
+                 "{\"name\":\"tags\",\"type\":\"multi_choice\",\"options\":[\"a\",\"b\",\"c\"],%s}",
+                 cases[i].bounds);
+        one_control(t, sizeof t, buf);
+        if (cases[i].want)
+            tmpl_bad(t, cases[i].media, "'tags'", cases[i].want, NULL);
+        else
+            tmpl_ok(t, cases[i].media);
+    }
 }
 
 /* ---- template: answers ---------------------------------------------------------- */
@@ -389,33 +375,13 @@ static const char *IMAGE_MEDIA = "{\"format\":\"jpeg\",\"width\":100,\"height\":
 /* media_text may be NULL (media unknown). */
 static void answer_ok(json_t *tmpl, const char *answer, const char *media_text)
 {
-    json_t *a = J(answer), *m = media_text ? J(media_text) : NULL;
-    tly_error err;
-    tly_error_clear(&err);
-    int rc = tly_template_validate_answer(tmpl, a, m, &err);
-    json_decref(a);
-    json_decref(m);
-    if (rc != 0)
-        fail_msg("answer should fit: %s -> %s", answer, err.message);
+    unit_validate_ok(tly_template_validate_answer, tmpl, answer, media_text);
 }
 
 /* Rejected with TLY_E_UNPROCESSABLE / "invalid_answer", message containing frag. */
 static void answer_bad(json_t *tmpl, const char *answer, const char *media_text, const char *frag)
 {
-    json_t *a = J(answer), *m = media_text ? J(media_text) : NULL;
-    tly_error err;
-    tly_error_clear(&err);
-    int rc = tly_template_validate_answer(tmpl, a, m, &err);
-    int rc_null = tly_template_validate_answer(tmpl, a, m, NULL);
-    json_decref(a);
-    json_decref(m);
-    if (rc != -1)
-        fail_msg("answer should be rejected: %s", answer);
-    assert_int_equal(rc_null, -1);
-    assert_int_equal(err.status, TLY_E_UNPROCESSABLE);
-    assert_string_equal(err.code, "invalid_answer");
-    if (frag && !strstr(err.message, frag))
-        fail_msg("message for %s lacks \"%s\": %s", answer, frag, err.message);
+    unit_validate_bad(tly_template_validate_answer, "invalid_answer", tmpl, answer, media_text, frag);
 }
 
 static void test_answer_keys(void **state)
@@ -816,18 +782,9 @@ static int setup_store(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     char url[128];
-    tly_error err;
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/tally-annotate-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-    if (tly_store_open(url, &f->st, &err) < 0) {
-        fprintf(stderr, "open %s: %s\n", url, err.message);
-        tly_remove_tree(f->dir);
+    if (unit_store_open(f->dir, sizeof f->dir, "annotate", "sqlite:%s/t.db", url, sizeof url, &f->st) < 0) {
         free(f);
         return -1;
     }
@@ -838,8 +795,7 @@ static int setup_store(void **state)
 static int teardown_store(void **state)
 {
     struct fixture *f = *state;
-    tly_store_close(f->st);
-    tly_remove_tree(f->dir);
+    unit_store_remove(f->st, f->dir);
     free(f);
     return 0;
 }

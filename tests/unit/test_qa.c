@@ -14,19 +14,11 @@
 #include "core/hash.h"
 #include "qa/gold.h"
 #include "storage/store.h"
+#include "unit_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *J(const char *text)
-{
-    json_error_t jerr;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!j)
-        fail_msg("bad test JSON (%s): %s", jerr.text, text);
-    return j;
-}
 
 static const char *TMPL =
     "{\"controls\":["
@@ -44,32 +36,13 @@ static const char *MEDIA = "{\"format\":\"jpeg\",\"width\":100,\"height\":50}";
 
 static void gold_ok(json_t *tmpl, const char *answer, const char *media_text)
 {
-    json_t *a = J(answer), *m = media_text ? J(media_text) : NULL;
-    tly_error err;
-    tly_error_clear(&err);
-    int rc = tly_gold_validate(tmpl, a, m, &err);
-    json_decref(a);
-    json_decref(m);
-    if (rc != 0)
-        fail_msg("gold should be accepted: %s -> %s", answer, err.message);
+    unit_validate_ok(tly_gold_validate, tmpl, answer, media_text);
 }
 
+/* Rejected with TLY_E_UNPROCESSABLE / "invalid_gold", message containing frag. */
 static void gold_bad(json_t *tmpl, const char *answer, const char *media_text, const char *frag)
 {
-    json_t *a = J(answer), *m = media_text ? J(media_text) : NULL;
-    tly_error err;
-    tly_error_clear(&err);
-    int rc = tly_gold_validate(tmpl, a, m, &err);
-    int rc_null = tly_gold_validate(tmpl, a, m, NULL);
-    json_decref(a);
-    json_decref(m);
-    if (rc != -1)
-        fail_msg("gold should be rejected: %s", answer);
-    assert_int_equal(rc_null, -1);
-    assert_int_equal(err.status, TLY_E_UNPROCESSABLE);
-    assert_string_equal(err.code, "invalid_gold");
-    if (frag && !strstr(err.message, frag))
-        fail_msg("message for %s lacks \"%s\": %s", answer, frag, err.message);
+    unit_validate_bad(tly_gold_validate, "invalid_gold", tmpl, answer, media_text, frag);
 }
 
 static void test_gold_validate(void **state)
@@ -172,15 +145,9 @@ static int setup(void **state)
     tly_error err;
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/tally-qa-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (unit_store_open(f->dir, sizeof f->dir, "qa", "sqlite:%s/t.db", url, sizeof url, &f->st) < 0) {
         free(f);
         return -1;
-    }
-    snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-    if (tly_store_open(url, &f->st, &err) < 0) {
-        fprintf(stderr, "open: %s\n", err.message);
-        goto fail;
     }
     tly_project p;
     memset(&p, 0, sizeof p);
@@ -208,9 +175,7 @@ static int setup(void **state)
     f->item_id = add_item(f->st, f->project_id, f->batch_id, "cat1.jpg", MEDIA);
     return 0;
 fail:
-    if (f->st)
-        tly_store_close(f->st);
-    tly_remove_tree(f->dir);
+    unit_store_remove(f->st, f->dir);
     free(f);
     return -1;
 }
@@ -218,8 +183,7 @@ fail:
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    tly_store_close(f->st);
-    tly_remove_tree(f->dir);
+    unit_store_remove(f->st, f->dir);
     free(f);
     return 0;
 }

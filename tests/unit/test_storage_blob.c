@@ -13,6 +13,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "storage/blob.h"
+#include "unit_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -32,8 +33,7 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     tly_error err;
-    snprintf(f->dir, sizeof f->dir, "/tmp/tally-blob-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (unit_tmpdir(f->dir, sizeof f->dir, "blob") < 0)
         return -1;
     snprintf(f->root, sizeof f->root, "%s/blobs", f->dir);
     if (tly_blob_open(f->root, &f->bs, &err) < 0)

@@ -13,6 +13,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "storage/store.h"
+#include "unit_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,13 +30,9 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    tly_error err;
-    snprintf(f->dir, sizeof f->dir, "/tmp/tally-store-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/tally.db", f->dir);
-    if (tly_store_open(f->path, &f->st, &err) < 0) {
-        fprintf(stderr, "open: %s\n", err.message);
+    if (!f || unit_store_open(f->dir, sizeof f->dir, "store", "%s/tally.db", f->path, sizeof f->path,
+                              &f->st) < 0) {
+        free(f);
         return -1;
     }
     *state = f;
@@ -45,8 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    tly_store_close(f->st);
-    tly_remove_tree(f->dir);
+    unit_store_remove(f->st, f->dir);
     free(f);
     return 0;
 }
