@@ -50,6 +50,47 @@ int tly_project_create(tly_store *st, json_t *body, int64_t created_by, tly_proj
     return tly_store_project_get(st, id, out, err);
 }
 
+int tly_project_update(tly_store *st, int64_t id, json_t *body, tly_project *out, tly_error *err)
+{
+    static const char *const keys[] = {"name", "guidelines", "workflow", NULL};
+    const char *name = NULL, *guidelines = NULL;
+    json_t *changes = NULL;
+    if (tly_json_only_keys(body, "project", keys, err) < 0 || tly_json_get_string(body, "name", 0, &name, err) < 0 ||
+        tly_json_get_string(body, "guidelines", 0, &guidelines, err) < 0 ||
+        tly_json_get_object(body, "workflow", 0, &changes, err) < 0)
+        return -1;
+    if (name && (!name[0] || strlen(name) > 200))
+        return tly_fail(err, TLY_E_INVALID, "invalid_field", "field 'name' must be 1 to 200 bytes");
+    if (guidelines && strlen(guidelines) > MAX_GUIDELINES)
+        return tly_fail(err, TLY_E_INVALID, "invalid_field", "field 'guidelines' is over 1 MiB");
+    tly_project cur = {0};
+    if (tly_store_project_get(st, id, &cur, err) < 0)
+        return -1;
+    json_t *workflow = NULL;
+    if (changes) {
+        json_t *merged = json_deep_copy(cur.workflow);
+        json_object_update_recursive(merged, changes);
+        workflow = tly_workflow_normalize(merged, err);
+        json_decref(merged);
+        if (!workflow) {
+            tly_project_clear(&cur);
+            return -1;
+        }
+    }
+    tly_project_clear(&cur);
+    int rc = tly_store_project_update(st, id, name, guidelines, workflow, NULL, err);
+    json_decref(workflow);
+    return rc < 0 ? -1 : tly_store_project_get(st, id, out, err);
+}
+
+int tly_project_set_state(tly_store *st, int64_t id, const char *state, tly_project *out,
+                          tly_error *err)
+{
+    if (tly_store_project_update(st, id, NULL, NULL, NULL, state, err) < 0)
+        return -1;
+    return tly_store_project_get(st, id, out, err);
+}
+
 json_t *tly_project_json(const tly_project *p)
 {
     char created[32];

@@ -22,6 +22,13 @@ json_t *tly_workflow_normalize(json_t *workflow, tly_error *err);
 int tly_project_create(tly_store *st, json_t *body, int64_t created_by, tly_project *out,
                        tly_error *err);
 
+/* body {"name"?,"guidelines"?,"workflow"?}: the workflow is merged key by key into
+ * the current one (sections too) and validated as at creation. *out is the result. */
+int tly_project_update(tly_store *st, int64_t id, json_t *body, tly_project *out, tly_error *err);
+/* "active" (hand out tasks) or "paused" (hand out none; leases given stay valid). */
+int tly_project_set_state(tly_store *st, int64_t id, const char *state, tly_project *out,
+                          tly_error *err);
+
 /* The API representation of a project. New reference. */
 json_t *tly_project_json(const tly_project *p);
 

@@ -20,7 +20,8 @@ typedef struct {
 static const field top_fields[] = {
     {"overlap", T_INT, 1, 100, 3},       {"max_overlap", T_INT, 1, 100, 5},
     {"gold_rate", T_NUM, 0, 1, 0.1},     {"min_trust", T_NUM, 0, 1, 0.7},
-    {"lease_seconds", T_INT, 10, 86400, 600}, {NULL, T_INT, 0, 0, 0},
+    {"lease_seconds", T_INT, 10, 86400, 600}, {"per_worker_cap", T_INT, 0, 1000000000, 0},
+    {NULL, T_INT, 0, 0, 0},
 };
 static const field quiz_fields[] = {
     {"size", T_INT, 0, 100, 4}, {"pass", T_NUM, 0, 1, 0.75}, {NULL, T_INT, 0, 0, 0},

@@ -22,7 +22,8 @@ static void usage(FILE *out)
             "  --db URL              metadata store (default sqlite:DATA/tally.db)\n"
             "  --blobs URL           blob store (default file:DATA/blobs)\n"
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
-            "  --job-threads N       background job threads (default: twice the number of cores)\n"
+            "  --job-threads N       background job threads (default: twice the number of cores;\n"
+            "                        0: serve HTTP only and leave the jobs to other nodes)\n"
             "  --http-threads N      HTTP threads (default: number of cores)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
@@ -121,9 +122,10 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
             break;
         case O_JOBS:
         case O_HTTP: {
+            /* --job-threads 0: a node that serves HTTP and leaves jobs to others. */
             int n = atoi(optarg);
-            if (n < 1 || n > 256) {
-                fprintf(stderr, "tallyd: thread counts must be 1..256\n");
+            if (n < (c == O_JOBS ? 0 : 1) || n > 256) {
+                fprintf(stderr, "tallyd: --job-threads must be 0..256, --http-threads 1..256\n");
                 return -1;
             }
             *(c == O_JOBS ? &cfg->job_threads : &cfg->http_threads) = n;

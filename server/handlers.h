@@ -28,6 +28,16 @@ int h_upload_begin(tly_req *r, tly_error *err);
 int h_upload_chunk(tly_req *r, const char *data, size_t len, tly_error *err);
 void h_upload_abort(tly_req *r);
 
+void h_work_next(tly_req *r);
+void h_work_submit(tly_req *r);
+void h_work_skip(tly_req *r);
+void h_assignment_get(tly_req *r);
+void h_me_stats(tly_req *r);
+void h_project_pause(tly_req *r);
+void h_project_resume(tly_req *r);
+void h_project_patch(tly_req *r);
+void h_judgment_list(tly_req *r);
+
 void h_item_list(tly_req *r);
 void h_item_get(tly_req *r);
 void h_item_media(tly_req *r);

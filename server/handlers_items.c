@@ -1,13 +1,25 @@
 /* handlers_items.c -- items, their media and previews, and gold answers. */
 #include "server/handlers.h"
+#include "annotate/work.h"
+#include "core/timeutil.h"
 #include "qa/gold.h"
 
 #include <string.h>
 
-/* Loads the item of r->ids[0] or replies 404. */
+/* Loads the item of r->ids[0] or replies 404. A worker sees only an item it holds
+ * an unexpired lease on; any other is "not found", existing or not. */
 static int load_item(tly_req *r, tly_item *it)
 {
     tly_error err;
+    if (r->user.role == TLY_ROLE_WORKER) {
+        int held = tly_store_lease_held(r->app->store, r->ids[0], r->user.id, tly_now_ms(), &err);
+        if (held <= 0) {
+            if (held == 0)
+                tly_fail(&err, TLY_E_NOT_FOUND, "not_found", "item %lld not found", (long long)r->ids[0]);
+            http_reply_error(r, &err);
+            return -1;
+        }
+    }
     if (tly_store_item_get(r->app->store, r->ids[0], it, &err) < 0) {
         http_reply_error(r, &err);
         return -1;
@@ -52,7 +64,8 @@ void h_item_get(tly_req *r)
     tly_item it = {0};
     if (load_item(r, &it) < 0)
         return;
-    http_reply_json(r, MHD_HTTP_OK, tly_item_json(&it, staff(r)));
+    http_reply_json(r, MHD_HTTP_OK,
+                    r->user.role == TLY_ROLE_WORKER ? tly_work_item_json(&it) : tly_item_json(&it, staff(r)));
     tly_item_clear(&it);
 }
 

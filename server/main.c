@@ -87,7 +87,7 @@ static int open_everything(tly_app *app, tly_error *err)
     if (released)
         LOG_INFO("tallyd", "requeued %lld jobs left running by the previous process", (long long)released);
     tly_jobrunner *jobs = NULL;
-    if (tly_jobrunner_start(app, cfg->job_threads, &jobs, err) < 0)
+    if (cfg->job_threads > 0 && tly_jobrunner_start(app, cfg->job_threads, &jobs, err) < 0)
         return -1;
     __atomic_store_n(&app->jobs, jobs, __ATOMIC_RELEASE);
     return 0;

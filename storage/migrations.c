@@ -129,6 +129,46 @@ static const struct migration steps[] = {
      "CREATE INDEX jobs_due ON jobs (state, run_after);"
      "CREATE INDEX jobs_lease ON jobs (state, lease_until);"
      "CREATE INDEX jobs_owner ON jobs (owner, state);"},
+
+    {2, "crowd work: assignments and judgments",
+     /* A per-project secret for worker pseudonyms in reports and exports. */
+     "ALTER TABLE projects ADD COLUMN pseudonym_key TEXT NOT NULL DEFAULT '';"
+     /* Judgments received so far: with the active leases, what dispatch compares to
+      * the overlap; kept on the item so choosing a task reads one index. */
+     "ALTER TABLE items ADD COLUMN judged INTEGER NOT NULL DEFAULT 0;"
+     /* Dispatch walks items of a project in state 'labeling' by judged (closest to
+      * completion first), then 'new' ones oldest batch first: both in index order. */
+     "CREATE INDEX items_dispatch ON items (project_id, state, judged, batch_id, id);"
+     "CREATE INDEX items_new ON items (project_id, state, batch_id, id);"
+
+     /* One lease of one item to one worker. UNIQUE (item, worker): nobody gets an
+      * item twice, whatever became of the first lease. A 'leased' row past
+      * expires_at is an expired lease: it no longer holds a slot, with no sweep. */
+     "CREATE TABLE assignments ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  item_id BIGINT NOT NULL REFERENCES items (id),"
+     "  worker_id BIGINT NOT NULL,"
+     "  state TEXT NOT NULL,"               /* leased | submitted | skipped */
+     "  mode TEXT NOT NULL DEFAULT 'work',"
+     "  leased_at BIGINT NOT NULL,"
+     "  expires_at BIGINT NOT NULL,"
+     "  finished_at BIGINT NOT NULL DEFAULT 0,"
+     "  UNIQUE (item_id, worker_id));"
+     "CREATE INDEX assignments_active ON assignments (item_id, state, expires_at);"
+     "CREATE INDEX assignments_worker ON assignments (worker_id, project_id, state, expires_at);"
+
+     "CREATE TABLE judgments ("
+     "  id @PK@,"
+     "  assignment_id BIGINT NOT NULL UNIQUE REFERENCES assignments (id),"
+     "  project_id BIGINT NOT NULL,"
+     "  item_id BIGINT NOT NULL,"
+     "  worker_id BIGINT NOT NULL,"
+     "  answer TEXT NOT NULL,"
+     "  duration_ms BIGINT NOT NULL DEFAULT 0,"
+     "  created_at BIGINT NOT NULL);"
+     "CREATE INDEX judgments_project ON judgments (project_id, id);"
+     "CREATE INDEX judgments_item ON judgments (item_id, id);"},
 };
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)

@@ -89,6 +89,7 @@ typedef struct {
     char *guidelines;         /* may be NULL */
     int64_t created_by;
     int64_t created_at;
+    char pseudonym_key[33];   /* per-project secret for worker pseudonyms (set by the store) */
 } tly_project;
 
 void tly_project_clear(tly_project *p);
@@ -99,6 +100,10 @@ int tly_store_project_create(tly_store *st, const tly_project *in, int64_t *id_o
 int tly_store_project_get(tly_store *st, int64_t id, tly_project *out, tly_error *err);
 int tly_store_project_list(tly_store *st, int64_t after_id, int limit, tly_project **out,
                            size_t *n_out, tly_error *err);
+/* Changes the given fields (NULL = keep): name, guidelines, workflow (replaced as a
+ * whole: merge and validate before), state ("active" | "paused"). */
+int tly_store_project_update(tly_store *st, int64_t id, const char *name, const char *guidelines,
+                             json_t *workflow, const char *state, tly_error *err);
 
 /* ---- batches -------------------------------------------------------------------- */
 typedef struct {
@@ -206,6 +211,70 @@ int tly_store_item_list(tly_store *st, int64_t project_id, const char *state, in
 int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *err);
 /* {"new": 12, ...}: item counts of a project by state (new reference). Also "gold": n. */
 int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
+
+/* ---- crowd work: assignments (leases) and judgments ------------------------------ */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    int64_t item_id;
+    int64_t worker_id;
+    char state[12];           /* "leased" | "submitted" | "skipped"; see expired below */
+    char mode[8];             /* "work" (the quality round adds "quiz") */
+    int64_t leased_at;
+    int64_t expires_at;       /* a "leased" assignment at or past this is expired */
+    int64_t finished_at;
+    int64_t judgment_id;      /* when submitted, else 0 */
+} tly_assignment;
+
+typedef struct {
+    int overlap;              /* judgments an item gets in total */
+    int64_t lease_ms;
+    int64_t per_worker_cap;   /* judgments + active leases a worker may have; 0 = no cap */
+} tly_dispatch_rules;
+
+/* In one write transaction: if the worker holds an unexpired lease in the project,
+ * returns it again; otherwise picks the next eligible item -- never one the worker
+ * had before, only while judgments + unexpired leases < overlap, items closest to
+ * completion first, then oldest batch, then oldest item -- and leases it.
+ * Returns 0 with *out filled, 1 when nothing is eligible, -1 on error. */
+int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
+                       const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
+                       tly_error *err);
+int tly_store_assignment_get(tly_store *st, int64_t id, tly_assignment *out, tly_error *err);
+/* Records the judgment of a leased assignment in one transaction (judgment row,
+ * assignment submitted, item's judged count and state). CONFLICT with code
+ * "already_submitted", "assignment_skipped" or "lease_expired" otherwise. */
+int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
+                           int64_t duration_ms, int overlap, int64_t now_ms,
+                           int64_t *judgment_id, tly_error *err);
+/* Frees the lease; the worker keeps never getting that item. CONFLICT
+ * "already_submitted" if it was submitted; skipping twice is fine. */
+int tly_store_assignment_skip(tly_store *st, int64_t id, int64_t now_ms, tly_error *err);
+/* 1 if the worker holds an unexpired lease on the item, 0 if not, -1 on error. */
+int tly_store_lease_held(tly_store *st, int64_t item_id, int64_t worker_id, int64_t now_ms,
+                         tly_error *err);
+
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    int64_t item_id;
+    int64_t assignment_id;
+    int64_t worker_id;
+    json_t *answer;
+    int64_t duration_ms;
+    int64_t created_at;
+} tly_judgment;
+
+void tly_judgment_clear(tly_judgment *j);
+void tly_judgment_list_free(tly_judgment *list, size_t n);
+int tly_store_judgment_get(tly_store *st, int64_t id, tly_judgment *out, tly_error *err);
+/* A project's judgments by id; item_id 0 = all items. */
+int tly_store_judgment_list(tly_store *st, int64_t project_id, int64_t item_id, int64_t after_id,
+                            int limit, tly_judgment **out, size_t *n_out, tly_error *err);
+/* The worker's own work per project: {"items":[{"project_id","judgments","skipped",
+ * "active","last_at"}]} (last_at in ms). New reference. */
+int tly_store_worker_stats(tly_store *st, int64_t worker_id, int64_t now_ms, json_t **out,
+                           tly_error *err);
 
 /* ---- previews: thumbnails and waveforms, stored with their item ------------------- */
 /* kind: "thumbnail" | "waveform". Put inside the transaction that inserts the item.

@@ -5,13 +5,15 @@
  */
 #include "storage/sql.h"
 
+#include "core/hash.h"
 #include "core/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define PROJECT_COLS \
-    "id, name, media, state, template_json, workflow, guidelines, created_by, created_at"
+    "id, name, media, state, template_json, workflow, guidelines, created_by, created_at," \
+    " pseudonym_key"
 
 static int read_project(const sq_row *r, void *ctx, tly_error *err)
 {
@@ -22,6 +24,7 @@ static int read_project(const sq_row *r, void *ctx, tly_error *err)
     sq_col_copy(r, 3, p->state, sizeof p->state);
     p->created_by = sq_col_i64(r, 7);
     p->created_at = sq_col_i64(r, 8);
+    sq_col_copy(r, 9, p->pseudonym_key, sizeof p->pseudonym_key);
     if (sq_col_json(r, 4, &p->template_json, err) < 0 || sq_col_json(r, 5, &p->workflow, err) < 0)
         return -1;
     return sq_col_dup(r, 6, &p->guidelines, err);
@@ -57,11 +60,14 @@ int tly_store_project_create(tly_store *st, const tly_project *in, int64_t *id_o
         return tly_fail(err, TLY_E_INVALID, "invalid", "project media must be image or audio");
     if (sq_check_str(state, sizeof in->state, 0, "project state", err) < 0)
         return -1;
+    char key[33];
+    if (tly_random_hex(16, key, sizeof key) < 0)
+        return tly_fail(err, TLY_E_INTERNAL, "random", "no randomness for the project's pseudonym key");
     if (sq_insert(st,
                  "INSERT INTO projects (name, media, state, template_json, workflow, guidelines,"
-                 " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                 id_out, err, "tttjjtii", in->name, in->media, state, in->template_json,
-                 in->workflow, in->guidelines, in->created_by, tly_now_ms()) < 0)
+                 " created_by, created_at, pseudonym_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 id_out, err, "tttjjtiit", in->name, in->media, state, in->template_json,
+                 in->workflow, in->guidelines, in->created_by, tly_now_ms(), key) < 0)
         return -1;
     return 0;
 }
@@ -78,4 +84,20 @@ int tly_store_project_list(tly_store *st, int64_t after_id, int limit, tly_proje
     return sq_list(st, "SELECT " PROJECT_COLS " FROM projects WHERE id > ? ORDER BY id LIMIT ?",
                    read_project, clear_project, sizeof **out, (void **)out, n_out, err, "ii",
                    after_id, sq_page_limit(limit));
+}
+
+int tly_store_project_update(tly_store *st, int64_t id, const char *name, const char *guidelines,
+                             json_t *workflow, const char *state, tly_error *err)
+{
+    tly_project p;
+    if ((name && sq_check_str(name, sizeof p.name, 0, "project name", err) < 0) ||
+        (state && strcmp(state, "active") != 0 && strcmp(state, "paused") != 0 &&
+         tly_fail(err, TLY_E_INVALID, "invalid", "project state must be active or paused") < 0))
+        return -1;
+    /* COALESCE keeps a field when its parameter is NULL. */
+    int rc = sq_int64(st,
+                      "UPDATE projects SET name = COALESCE(?, name), guidelines = COALESCE(?, guidelines),"
+                      " workflow = COALESCE(?, workflow), state = COALESCE(?, state) WHERE id = ? RETURNING id",
+                      NULL, err, "ttjti", name, guidelines, workflow, state, id);
+    return sq_found(rc, "project", id, err);
 }

@@ -600,6 +600,32 @@ static int launch(it_server *s)
     return 0;
 }
 
+static void free_args(it_server *s)
+{
+    if (s->extra_args) {
+        for (size_t i = 0; s->extra_args[i]; i++)
+            free(s->extra_args[i]);
+        free(s->extra_args);
+        s->extra_args = NULL;
+    }
+}
+
+/* Replaces s->extra_args with a deep copy of args (NULL-terminated, may be NULL). */
+static int set_args(it_server *s, const char *const *args)
+{
+    free_args(s);
+    size_t n = 0;
+    while (args && args[n])
+        n++;
+    s->extra_args = calloc(n + 1, sizeof *s->extra_args);
+    if (!s->extra_args)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(s->extra_args[i] = strdup(args[i])))
+            return -1; /* cleanup frees the partial copy */
+    return 0;
+}
+
 int it_server_start(it_server *s, const char *const *extra_args)
 {
     memset(s, 0, sizeof *s);
@@ -613,16 +639,20 @@ int it_server_start(it_server *s, const char *const *extra_args)
         return -1;
     }
     snprintf(s->log_path, sizeof s->log_path, "%s/tallyd.log", s->data_dir);
-    size_t n = 0;
-    while (extra_args && extra_args[n])
-        n++;
-    s->extra_args = calloc(n + 1, sizeof *s->extra_args);
-    if (!s->extra_args)
+    if (set_args(s, extra_args) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!(s->extra_args[i] = strdup(extra_args[i])))
-            return -1; /* cleanup frees the partial copy */
     return launch(s);
+}
+
+int it_server_restart_args(it_server *s, const char *const *extra_args)
+{
+    if (s->pid > 0) {
+        fprintf(stderr, "harness: it_server_restart_args: the server is still running\n");
+        return -1;
+    }
+    if (set_args(s, extra_args) < 0)
+        return -1;
+    return it_server_restart(s);
 }
 
 int it_server_restart(it_server *s)
@@ -683,12 +713,7 @@ void it_server_kill(it_server *s)
 void it_server_cleanup(it_server *s)
 {
     it_server_kill(s);
-    if (s->extra_args) {
-        for (size_t i = 0; s->extra_args[i]; i++)
-            free(s->extra_args[i]);
-        free(s->extra_args);
-        s->extra_args = NULL;
-    }
+    free_args(s);
     if (s->data_dir[0]) {
         if (getenv("TALLY_IT_KEEP"))
             fprintf(stderr, "harness: keeping %s (TALLY_IT_KEEP)\n", s->data_dir);

@@ -63,6 +63,8 @@ void it_server_kill(it_server *s);
 /* Start again on the same data dir with the same extra args (the port may change).
  * The server must be stopped or killed first. */
 int it_server_restart(it_server *s);
+/* The same with other extra args (they replace the old ones for later restarts). */
+int it_server_restart_args(it_server *s, const char *const *extra_args);
 /* Kill the server if still running, free extra_args, remove the data dir. Idempotent. */
 void it_server_cleanup(it_server *s);
 

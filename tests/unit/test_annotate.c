@@ -615,8 +615,9 @@ static void test_workflow_defaults(void **state)
     assert_true(json_is_false(show));
     assert_true(near(num_at(wf, "prelabel", "auto_accept"), 0.95));
     assert_true(near(num_at(wf, "prelabel", "verify_rate"), 0.1));
+    assert_int_equal(int_at(wf, NULL, "per_worker_cap"), 0);
     /* Exactly those keys. */
-    assert_int_equal(json_object_size(wf), 9);
+    assert_int_equal(json_object_size(wf), 10);
     assert_int_equal(json_object_size(json_object_get(wf, "quiz")), 2);
     assert_int_equal(json_object_size(json_object_get(wf, "review")), 1);
     assert_int_equal(json_object_size(json_object_get(wf, "acceptance")), 1);

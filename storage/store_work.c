@@ -1,0 +1,290 @@
+/* store_work.c -- crowd work: leasing items to workers and recording judgments.
+ *
+ * Dispatch is one write transaction (the store's writers are serialized, and on
+ * PostgreSQL the chosen item row is locked with FOR UPDATE SKIP LOCKED), so two
+ * workers can never both take an item's last free slot. An item's free slots are
+ * overlap - judged - (unexpired leases): a lease that expired stops counting the
+ * moment it expires, so correctness never waits for a sweep. The search walks two
+ * index-ordered lists and stops at the first eligible item:
+ *   1. items in state 'labeling' by judged descending (closest to completion first),
+ *      then batch, then id -- a short list, bounded by the leases in flight;
+ *   2. items in state 'new' by batch, then id.
+ * Items move new -> labeling (first lease) -> labeled (overlap judgments reached).
+ *
+ * A judgment is recorded in the same transaction that checks its lease, marks the
+ * assignment submitted and bumps the item's count, so an acknowledged judgment is
+ * never half there, and the UNIQUE assignment_id makes a second one impossible.
+ */
+#include "storage/sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSIGNMENT_COLS \
+    "a.id, a.project_id, a.item_id, a.worker_id, a.state, a.mode, a.leased_at, a.expires_at," \
+    " a.finished_at, COALESCE(j.id, 0)"
+#define ASSIGNMENT_FROM " FROM assignments a LEFT JOIN judgments j ON j.assignment_id = a.id "
+
+static int read_assignment(const sq_row *r, void *ctx, tly_error *err)
+{
+    tly_assignment *a = ctx;
+    a->id = sq_col_i64(r, 0);
+    a->project_id = sq_col_i64(r, 1);
+    a->item_id = sq_col_i64(r, 2);
+    a->worker_id = sq_col_i64(r, 3);
+    sq_col_copy(r, 4, a->state, sizeof a->state);
+    sq_col_copy(r, 5, a->mode, sizeof a->mode);
+    a->leased_at = sq_col_i64(r, 6);
+    a->expires_at = sq_col_i64(r, 7);
+    a->finished_at = sq_col_i64(r, 8);
+    a->judgment_id = sq_col_i64(r, 9);
+    return 0;
+}
+
+static void clear_nothing(void *rec)
+{
+    (void)rec;
+}
+
+int tly_store_assignment_get(tly_store *st, int64_t id, tly_assignment *out, tly_error *err)
+{
+    return sq_one(st, "SELECT " ASSIGNMENT_COLS ASSIGNMENT_FROM "WHERE a.id = ?", read_assignment,
+                  clear_nothing, out, sizeof *out, "assignment", err, "i", id);
+}
+
+/* The free-slot test shared by both searches: ?1 item, ?2 worker, ?3 now, ?4 overlap. */
+#define ELIGIBLE                                                                              \
+    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.worker_id = ?)" \
+    " AND i.judged + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id"               \
+    "   AND a.state = 'leased' AND a.expires_at > ?) < ?"
+
+static int pick_item(tly_store *st, int64_t project_id, int64_t worker_id,
+                     const tly_dispatch_rules *rules, int64_t now, int64_t *item_id,
+                     tly_error *err)
+{
+    int rc = sq_int64(st,
+                      "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'labeling'"
+                      " AND i.judged < ?" ELIGIBLE
+                      " ORDER BY i.judged DESC, i.batch_id, i.id LIMIT 1",
+                      item_id, err, "iiiii", project_id, (int64_t)rules->overlap, worker_id, now,
+                      (int64_t)rules->overlap);
+    if (rc != 1)
+        return rc;
+    return sq_int64(st,
+                    "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'new'" ELIGIBLE
+                    " ORDER BY i.batch_id, i.id LIMIT 1",
+                    item_id, err, "iiii", project_id, worker_id, now, (int64_t)rules->overlap);
+}
+
+static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
+                          const tly_dispatch_rules *rules, int64_t now, tly_assignment *out,
+                          tly_error *err)
+{
+    /* The same worker asking again while holding a lease gets it back. */
+    int rc = sq_one(st,
+                    "SELECT " ASSIGNMENT_COLS ASSIGNMENT_FROM
+                    "WHERE a.worker_id = ? AND a.project_id = ? AND a.state = 'leased' AND a.expires_at > ?"
+                    " ORDER BY a.id LIMIT 1",
+                    read_assignment, clear_nothing, out, sizeof *out, "assignment", err, "iii", worker_id,
+                    project_id, now);
+    if (rc == 0)
+        return 0;
+    if (err && err->status != TLY_E_NOT_FOUND)
+        return -1;
+    if (rules->per_worker_cap > 0) {
+        int64_t used = 0;
+        if (sq_int64(st,
+                     "SELECT COUNT(*) FROM assignments WHERE worker_id = ? AND project_id = ?"
+                     " AND (state = 'submitted' OR (state = 'leased' AND expires_at > ?))",
+                     &used, err, "iii", worker_id, project_id, now) < 0)
+            return -1;
+        if (used >= rules->per_worker_cap)
+            return 1;
+    }
+    int64_t item_id = 0;
+    rc = pick_item(st, project_id, worker_id, rules, now, &item_id, err);
+    if (rc != 0)
+        return rc;
+    int64_t id = 0;
+    if (sq_insert(st,
+                  "INSERT INTO assignments (project_id, item_id, worker_id, state, leased_at, expires_at)"
+                  " VALUES (?, ?, ?, 'leased', ?, ?) RETURNING id",
+                  &id, err, "iiiii", project_id, item_id, worker_id, now, now + rules->lease_ms) < 0 ||
+        sq_exec(st, "UPDATE items SET state = 'labeling' WHERE id = ? AND state = 'new'", err, "i", item_id) < 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->id = id;
+    out->project_id = project_id;
+    out->item_id = item_id;
+    out->worker_id = worker_id;
+    strcpy(out->state, "leased");
+    strcpy(out->mode, "work");
+    out->leased_at = now;
+    out->expires_at = now + rules->lease_ms;
+    return 0;
+}
+
+int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
+                       const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
+                       tly_error *err)
+{
+    if (tly_store_begin(st, err) < 0)
+        return -1;
+    int rc = dispatch_in_tx(st, project_id, worker_id, rules, now_ms, out, err);
+    if (rc < 0 || tly_store_commit(st, err) < 0) {
+        tly_store_rollback(st);
+        return -1;
+    }
+    return rc;
+}
+
+/* CONFLICT unless a is a lease that is still running. */
+static int check_leased(const tly_assignment *a, int64_t now, tly_error *err)
+{
+    if (strcmp(a->state, "submitted") == 0)
+        return tly_fail(err, TLY_E_CONFLICT, "already_submitted", "assignment %lld was already submitted",
+                        (long long)a->id);
+    if (strcmp(a->state, "skipped") == 0)
+        return tly_fail(err, TLY_E_CONFLICT, "assignment_skipped", "assignment %lld was skipped",
+                        (long long)a->id);
+    if (a->expires_at <= now)
+        return tly_fail(err, TLY_E_CONFLICT, "lease_expired", "the lease of assignment %lld has expired",
+                        (long long)a->id);
+    return 0;
+}
+
+int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
+                           int64_t duration_ms, int overlap, int64_t now_ms,
+                           int64_t *judgment_id, tly_error *err)
+{
+    tly_assignment a;
+    if (tly_store_begin(st, err) < 0)
+        return -1;
+    if (tly_store_assignment_get(st, assignment_id, &a, err) < 0 || check_leased(&a, now_ms, err) < 0 ||
+        sq_insert(st,
+                  "INSERT INTO judgments (assignment_id, project_id, item_id, worker_id, answer, duration_ms,"
+                  " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                  judgment_id, err, "iiiitii", a.id, a.project_id, a.item_id, a.worker_id, answer_json,
+                  duration_ms, now_ms) < 0 ||
+        sq_exec(st, "UPDATE assignments SET state = 'submitted', finished_at = ? WHERE id = ?", err, "ii",
+                now_ms, a.id) < 0 ||
+        sq_exec(st,
+                "UPDATE items SET judged = judged + 1,"
+                " state = CASE WHEN judged + 1 >= ? THEN 'labeled' ELSE 'labeling' END WHERE id = ?",
+                err, "ii", (int64_t)overlap, a.item_id) < 0 ||
+        tly_store_commit(st, err) < 0) {
+        tly_store_rollback(st);
+        return -1;
+    }
+    return 0;
+}
+
+int tly_store_assignment_skip(tly_store *st, int64_t id, int64_t now_ms, tly_error *err)
+{
+    tly_assignment a;
+    if (tly_store_assignment_get(st, id, &a, err) < 0)
+        return -1;
+    if (strcmp(a.state, "submitted") == 0)
+        return tly_fail(err, TLY_E_CONFLICT, "already_submitted", "assignment %lld was already submitted",
+                        (long long)id);
+    return sq_exec(st, "UPDATE assignments SET state = 'skipped', finished_at = ? WHERE id = ? AND state = 'leased'",
+                   err, "ii", now_ms, id);
+}
+
+int tly_store_lease_held(tly_store *st, int64_t item_id, int64_t worker_id, int64_t now_ms,
+                         tly_error *err)
+{
+    int rc = sq_int64(st,
+                      "SELECT 1 FROM assignments WHERE item_id = ? AND worker_id = ? AND state = 'leased'"
+                      " AND expires_at > ?",
+                      NULL, err, "iii", item_id, worker_id, now_ms);
+    return rc < 0 ? -1 : rc == 0;
+}
+
+/* ---- judgments ---------------------------------------------------------------------- */
+
+#define JUDGMENT_COLS "id, project_id, item_id, assignment_id, worker_id, answer, duration_ms, created_at"
+
+static int read_judgment(const sq_row *r, void *ctx, tly_error *err)
+{
+    tly_judgment *j = ctx;
+    j->id = sq_col_i64(r, 0);
+    j->project_id = sq_col_i64(r, 1);
+    j->item_id = sq_col_i64(r, 2);
+    j->assignment_id = sq_col_i64(r, 3);
+    j->worker_id = sq_col_i64(r, 4);
+    j->duration_ms = sq_col_i64(r, 6);
+    j->created_at = sq_col_i64(r, 7);
+    return sq_col_json(r, 5, &j->answer, err);
+}
+
+void tly_judgment_clear(tly_judgment *j)
+{
+    if (!j)
+        return;
+    json_decref(j->answer);
+    memset(j, 0, sizeof *j);
+}
+
+static void clear_judgment(void *j)
+{
+    tly_judgment_clear(j);
+}
+
+void tly_judgment_list_free(tly_judgment *list, size_t n)
+{
+    sq_list_free(list, n, sizeof *list, clear_judgment);
+}
+
+int tly_store_judgment_get(tly_store *st, int64_t id, tly_judgment *out, tly_error *err)
+{
+    return sq_one(st, "SELECT " JUDGMENT_COLS " FROM judgments WHERE id = ?", read_judgment, clear_judgment, out,
+                  sizeof *out, "judgment", err, "i", id);
+}
+
+int tly_store_judgment_list(tly_store *st, int64_t project_id, int64_t item_id, int64_t after_id,
+                            int limit, tly_judgment **out, size_t *n_out, tly_error *err)
+{
+    if (item_id)
+        return sq_list(st,
+                       "SELECT " JUDGMENT_COLS " FROM judgments WHERE item_id = ? AND project_id = ? AND id > ?"
+                       " ORDER BY id LIMIT ?",
+                       read_judgment, clear_judgment, sizeof **out, (void **)out, n_out, err, "iiii", item_id,
+                       project_id, after_id, sq_page_limit(limit));
+    return sq_list(st, "SELECT " JUDGMENT_COLS " FROM judgments WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                   read_judgment, clear_judgment, sizeof **out, (void **)out, n_out, err, "iii", project_id,
+                   after_id, sq_page_limit(limit));
+}
+
+/* ---- a worker's own numbers ------------------------------------------------------------ */
+
+static int read_stats_row(const sq_row *r, void *ctx, tly_error *err)
+{
+    json_t *items = ctx;
+    json_t *row = json_pack("{s:I,s:I,s:I,s:I,s:I}", "project_id", (json_int_t)sq_col_i64(r, 0), "judgments",
+                            (json_int_t)sq_col_i64(r, 1), "skipped", (json_int_t)sq_col_i64(r, 2), "active",
+                            (json_int_t)sq_col_i64(r, 3), "last_at", (json_int_t)sq_col_i64(r, 4));
+    if (!row || json_array_append_new(items, row) < 0)
+        return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    return 0;
+}
+
+int tly_store_worker_stats(tly_store *st, int64_t worker_id, int64_t now_ms, json_t **out,
+                           tly_error *err)
+{
+    json_t *items = json_array();
+    int64_t n = sq_each(st,
+                        "SELECT project_id,"
+                        " SUM(CASE WHEN state = 'submitted' THEN 1 ELSE 0 END),"
+                        " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END),"
+                        " SUM(CASE WHEN state = 'leased' AND expires_at > ? THEN 1 ELSE 0 END),"
+                        " MAX(CASE WHEN finished_at > 0 THEN finished_at ELSE leased_at END)"
+                        " FROM assignments WHERE worker_id = ? GROUP BY project_id ORDER BY project_id",
+                        read_stats_row, items, err, "ii", now_ms, worker_id);
+    if (n < 0) {
+        json_decref(items);
+        return -1;
+    }
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
+}
