@@ -89,7 +89,7 @@ done:
 
 char *tly_work_canonical_answer(json_t *answer)
 {
-    return json_dumps(answer, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    return json_dumps(answer, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 }
 
 /* Loads the assignment if it is the worker's own; anyone else's is NOT_FOUND, so
@@ -130,9 +130,12 @@ int tly_work_submit(tly_store *st, int64_t assignment_id, const tly_user *worker
     json_t *answer = NULL;
     int64_t duration = 0;
     if (tly_json_only_keys(body, "submission", keys, err) < 0 ||
-        tly_json_get_object(body, "answer", 1, &answer, err) < 0 ||
         tly_json_get_int(body, "duration_ms", 0, 0, 86400000, &duration, err) < 0)
         return -1;
+    /* Any JSON value: a non-object answer is judged by the template engine (422
+     * invalid_answer), like every other answer that does not fit. */
+    if (!(answer = json_object_get(body, "answer")))
+        return tly_fail(err, TLY_E_INVALID, "missing_field", "field 'answer' is required");
     tly_assignment a;
     if (own_assignment(st, assignment_id, worker, &a, err) < 0)
         return -1;

@@ -24,7 +24,7 @@ static void usage(FILE *out)
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
             "  --job-threads N       background job threads (default: twice the number of cores;\n"
             "                        0: serve HTTP only and leave the jobs to other nodes)\n"
-            "  --http-threads N      HTTP threads (default: number of cores)\n"
+            "  --http-threads N      HTTP threads (default: four per core: handlers wait for commits)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
             "  --url-allow-private   let URL-list ingest fetch from loopback, private and\n"
@@ -76,7 +76,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     /* Two per core: a job spends part of its time waiting for fsync, and a second
      * thread per core keeps the core decoding meanwhile. */
     cfg->job_threads = cores > 0 ? 2 * (int)cores : 4;
-    cfg->http_threads = cores > 0 ? (int)cores : 2;
+    cfg->http_threads = cores > 0 ? 4 * (int)cores : 8;
     cfg->max_json_body = 16u << 20;
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;

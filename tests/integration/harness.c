@@ -237,7 +237,9 @@ static int wait_child(pid_t pid, int timeout_ms, int *status)
 }
 
 /* fork+execve with stdout/stderr to the given fds (stdin from /dev/null). */
-static pid_t spawn(const char *prog, char *const argv[], char *const envp[], int out_fd, int err_fd)
+/* in_fd: the child's stdin, or -1 for /dev/null. */
+static pid_t spawn(const char *prog, char *const argv[], char *const envp[], int in_fd, int out_fd,
+                   int err_fd)
 {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t parent = getpid();
@@ -246,7 +248,9 @@ static pid_t spawn(const char *prog, char *const argv[], char *const envp[], int
     if (pid == 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
             _exit(126);
-        if (devnull >= 0)
+        if (in_fd >= 0)
+            dup2(in_fd, STDIN_FILENO);
+        else if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
         dup2(out_fd, STDOUT_FILENO);
         dup2(err_fd, STDERR_FILENO);
@@ -533,7 +537,7 @@ static int launch(it_server *s)
     argv[4] = (char *)"127.0.0.1:0";
     for (size_t i = 0; i < nextra; i++)
         argv[5 + i] = s->extra_args[i];
-    s->pid = spawn(TALLYD_PATH, argv, environ, logfd, logfd);
+    s->pid = spawn(TALLYD_PATH, argv, environ, -1, logfd, logfd);
     free(argv);
     close(logfd);
     if (s->pid < 0) {
@@ -932,8 +936,9 @@ static char *slurp_unlink(const char *path)
     return tly_buf_detach(&b);
 }
 
-int it_run_cli(it_server *s, const char *token, const char *const *args, char **out,
-               char **err_out)
+/* it_run_cli and it_run_cli_input: input NULL gives the CLI /dev/null as stdin. */
+static int run_cli(it_server *s, const char *token, const char *const *args, const char *input,
+                   char **out, char **err_out)
 {
     static int seq;
     if (out)
@@ -944,15 +949,16 @@ int it_run_cli(it_server *s, const char *token, const char *const *args, char **
         fprintf(stderr, "harness: it_run_cli needs a started server\n");
         return -1;
     }
-    char out_path[4400], err_path[4400], cfg[4400];
+    char out_path[4400], err_path[4400], cfg[4400], in_path[4400];
     int id = ++seq;
+    snprintf(in_path, sizeof in_path, "%s/cli-%d.in", s->data_dir, id);
     snprintf(out_path, sizeof out_path, "%s/cli-%d.out", s->data_dir, id);
     snprintf(err_path, sizeof err_path, "%s/cli-%d.err", s->data_dir, id);
     snprintf(cfg, sizeof cfg, "%s/cli-config", s->data_dir);
 
     char *url_kv = NULL, *token_kv = NULL, *xdg_kv = NULL;
     char **env = NULL, **argv = NULL;
-    int ofd = -1, efd = -1, rc = -1;
+    int ifd = -1, ofd = -1, efd = -1, rc = -1;
     size_t nargs = 0;
     while (args && args[nargs])
         nargs++;
@@ -971,13 +977,25 @@ int it_run_cli(it_server *s, const char *token, const char *const *args, char **
     argv[0] = (char *)TALLY_CLI_PATH;
     for (size_t i = 0; i < nargs; i++)
         argv[i + 1] = (char *)args[i];
+    if (input) {
+        int wfd = open(in_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int wrc = wfd < 0 ? -1 : tly_write_all(wfd, input, strlen(input));
+        if (wfd >= 0)
+            close(wfd);
+        ifd = wrc < 0 ? -1 : open(in_path, O_RDONLY | O_CLOEXEC);
+        unlink(in_path);
+        if (ifd < 0) {
+            fprintf(stderr, "harness: cannot create the CLI's input file: %s\n", strerror(errno));
+            goto out;
+        }
+    }
     ofd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ofd < 0 || efd < 0) {
         fprintf(stderr, "harness: cannot create CLI output files: %s\n", strerror(errno));
         goto out;
     }
-    pid_t pid = spawn(TALLY_CLI_PATH, argv, env, ofd, efd);
+    pid_t pid = spawn(TALLY_CLI_PATH, argv, env, ifd, ofd, efd);
     if (pid < 0) {
         fprintf(stderr, "harness: fork failed: %s\n", strerror(errno));
         goto out;
@@ -1003,6 +1021,8 @@ int it_run_cli(it_server *s, const char *token, const char *const *args, char **
     else
         free(e);
 out:
+    if (ifd >= 0)
+        close(ifd);
     if (ofd >= 0)
         close(ofd);
     if (efd >= 0)
@@ -1013,4 +1033,16 @@ out:
     free(token_kv);
     free(xdg_kv);
     return rc;
+}
+
+int it_run_cli(it_server *s, const char *token, const char *const *args, char **out,
+               char **err_out)
+{
+    return run_cli(s, token, args, NULL, out, err_out);
+}
+
+int it_run_cli_input(it_server *s, const char *token, const char *const *args,
+                     const char *input, char **out, char **err_out)
+{
+    return run_cli(s, token, args, input ? input : "", out, err_out);
 }

@@ -173,6 +173,11 @@ json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int tim
  * sanitizer report (printed). */
 int it_run_cli(it_server *s, const char *token, const char *const *args, char **out,
                char **err_out);
+/* it_run_cli with input (a NUL-terminated text, NULL: empty) as the CLI's stdin, fed
+ * from a file, so the CLI sees a regular file, not a terminal, and end of input after
+ * the text. */
+int it_run_cli_input(it_server *s, const char *token, const char *const *args,
+                     const char *input, char **out, char **err_out);
 
 /* Small helpers. */
 /* TALLY_TEST_DATA "/" name into buf; returns buf. */

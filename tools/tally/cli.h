@@ -96,5 +96,7 @@ int cmd_project_stats(tc_ctx *ctx, int argc, char **argv);
 int cmd_ingest(tc_ctx *ctx, int argc, char **argv);
 int cmd_items(tc_ctx *ctx, int argc, char **argv);
 int cmd_batch_show(tc_ctx *ctx, int argc, char **argv);
+int cmd_work(tc_ctx *ctx, int argc, char **argv);  /* work.c */
+int cmd_stats(tc_ctx *ctx, int argc, char **argv); /* stats.c */
 
 #endif

@@ -18,6 +18,10 @@ struct tc_http {
     char *base;   /* without trailing '/' */
     char *auth;   /* "Authorization: Bearer ..." or NULL */
     char curl_err[CURL_ERROR_SIZE];
+    /* set only during tc_http_download: where a 2xx body goes instead of resp->body */
+    FILE *sink;
+    uint64_t sink_written, sink_max;
+    int sink_error; /* 1: write to the file failed, 2: over sink_max */
 };
 
 typedef struct {
@@ -110,6 +114,33 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Download sink: a 2xx body streams to the file, any other body (an error reply) to
+ * resp->body as usual. The status is known once the headers are in. */
+typedef struct {
+    tc_http *h;
+    tly_buf *body;
+} sink_ctx;
+
+static size_t on_sink_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    sink_ctx *s = userp;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(s->h->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return tly_buf_append(s->body, data, n) < 0 ? 0 : n;
+    if (s->h->sink_written + n > s->h->sink_max) {
+        s->h->sink_error = 2;
+        return 0;
+    }
+    if (fwrite(data, 1, n, s->h->sink) != n) {
+        s->h->sink_error = 1;
+        return 0;
+    }
+    s->h->sink_written += n;
+    return n;
+}
+
 static size_t on_read(char *dst, size_t size, size_t nmemb, void *userp)
 {
     upload_src *src = userp;
@@ -196,8 +227,14 @@ static int perform(tc_http *h, const char *method, const char *path, struct curl
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    sink_ctx sc = { h, &resp->body };
+    if (h->sink) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sink_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sc);
+    } else {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    }
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -212,6 +249,12 @@ static int perform(tc_http *h, const char *method, const char *path, struct curl
         resp->status = 0;
         if (local_read_error && *local_read_error)
             tly_fail(err, TLY_E_IO, "local_read", "reading the local file failed");
+        else if (h->sink && h->sink_error == 1)
+            tly_fail(err, TLY_E_IO, "local_write", "writing the local file failed");
+        else if (h->sink && h->sink_error == 2)
+            tly_fail(err, TLY_E_TOO_LARGE, "response_too_large",
+                     "%s %s: the file is larger than %llu bytes", method, url,
+                     (unsigned long long)h->sink_max);
         else if (cc == CURLE_WRITE_ERROR)
             tly_fail(err, TLY_E_TOO_LARGE, "response_too_large",
                      "%s %s: the response is larger than %u bytes", method, url,
@@ -285,4 +328,20 @@ int tc_http_put_file(tc_http *h, const char *path, FILE *f, uint64_t size,
         curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
     }
     return perform(h, "PUT", path, headers, resp, err, &src.read_error);
+}
+
+int tc_http_download(tc_http *h, const char *path, FILE *f, uint64_t max_bytes, tc_resp *resp,
+                     uint64_t *written, tly_error *err)
+{
+    curl_easy_reset(h->curl);
+    h->sink = f;
+    h->sink_written = 0;
+    h->sink_max = max_bytes;
+    h->sink_error = 0;
+    struct curl_slist *headers = NULL; /* perform adds Accept and Authorization */
+    int rc = perform(h, "GET", path, headers, resp, err, NULL);
+    if (written)
+        *written = h->sink_written;
+    h->sink = NULL;
+    return rc;
 }

@@ -57,6 +57,13 @@ int tc_http_put_file(tc_http *h, const char *path, FILE *f, uint64_t size,
                      tc_upload_progress_fn progress, void *progress_arg, tc_resp *resp,
                      tly_error *err);
 
+/* GET path and stream a 2xx body into f (at most max_bytes; more fails with
+ * response_too_large, a failed write with local_write); *written (optional) gets the
+ * byte count. Error replies land in resp as with tc_http_json. The caller owns f and
+ * decides what to do with a partial file. */
+int tc_http_download(tc_http *h, const char *path, FILE *f, uint64_t max_bytes, tc_resp *resp,
+                     uint64_t *written, tly_error *err);
+
 /* Percent-encode one path segment; caller frees. NULL on out-of-memory. */
 char *tc_http_escape(tc_http *h, const char *segment);
 

@@ -29,6 +29,8 @@ static const command commands[] = {
     { "ingest", NULL, cmd_ingest, "upload files or directories as a new batch" },
     { "items", NULL, cmd_items, "list a project's items" },
     { "batch", "show", cmd_batch_show, "show a batch report" },
+    { "work", NULL, cmd_work, "label a project's tasks (interactive, or --answers FILE.jsonl)" },
+    { "stats", NULL, cmd_stats, "show your own work per project" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
