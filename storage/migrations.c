@@ -138,7 +138,7 @@ static const struct migration steps[] = {
      "ALTER TABLE items ADD COLUMN judged INTEGER NOT NULL DEFAULT 0;"
      /* Dispatch walks items of a project in state 'labeling' by judged (closest to
       * completion first), then 'new' ones oldest batch first: both in index order. */
-     "CREATE INDEX items_dispatch ON items (project_id, state, judged, batch_id, id);"
+     "CREATE INDEX items_dispatch ON items (project_id, state, judged DESC, batch_id, id);"
      "CREATE INDEX items_new ON items (project_id, state, batch_id, id);"
 
      /* One lease of one item to one worker. UNIQUE (item, worker): nobody gets an

@@ -1,8 +1,13 @@
 /* store_work.c -- crowd work: leasing items to workers and recording judgments.
  *
- * Dispatch is one write transaction (the store's writers are serialized, and on
- * PostgreSQL the chosen item row is locked with FOR UPDATE SKIP LOCKED), so two
- * workers can never both take an item's last free slot. An item's free slots are
+ * Dispatch decides inside one write transaction (the store's writers are
+ * serialized, and on PostgreSQL the chosen item row is locked with FOR UPDATE SKIP
+ * LOCKED), so two workers can never both take an item's last free slot. The search
+ * itself is optimistic: it runs first outside the transaction, on a snapshot that
+ * blocks no writer, and the transaction only re-checks that one candidate (a few
+ * index lookups) before leasing it; only if another worker took it meanwhile does
+ * the transaction search again. The write lock is thus held for microseconds, not
+ * for a scan, which is what bounds dispatch throughput. An item's free slots are
  * overlap - judged - (unexpired leases): a lease that expired stops counting the
  * moment it expires, so correctness never waits for a sweep. The search walks two
  * index-ordered lists and stops at the first eligible item:
@@ -76,35 +81,55 @@ static int pick_item(tly_store *st, int64_t project_id, int64_t worker_id,
                     item_id, err, "iiii", project_id, worker_id, now, (int64_t)rules->overlap);
 }
 
-static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
-                          const tly_dispatch_rules *rules, int64_t now, tly_assignment *out,
-                          tly_error *err)
+/* The worker's unexpired lease in the project, if any: 0 found, 1 none, -1 error. */
+static int held_lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t now,
+                      tly_assignment *out, tly_error *err)
 {
-    /* The same worker asking again while holding a lease gets it back. */
-    int rc = sq_one(st,
-                    "SELECT " ASSIGNMENT_COLS ASSIGNMENT_FROM
-                    "WHERE a.worker_id = ? AND a.project_id = ? AND a.state = 'leased' AND a.expires_at > ?"
-                    " ORDER BY a.id LIMIT 1",
-                    read_assignment, clear_nothing, out, sizeof *out, "assignment", err, "iii", worker_id,
-                    project_id, now);
-    if (rc == 0)
+    tly_error e;
+    if (sq_one(st,
+               "SELECT " ASSIGNMENT_COLS ASSIGNMENT_FROM
+               "WHERE a.worker_id = ? AND a.project_id = ? AND a.state = 'leased' AND a.expires_at > ?"
+               " ORDER BY a.id LIMIT 1",
+               read_assignment, clear_nothing, out, sizeof *out, "assignment", &e, "iii", worker_id, project_id,
+               now) == 0)
         return 0;
-    if (err && err->status != TLY_E_NOT_FOUND)
+    if (e.status == TLY_E_NOT_FOUND)
+        return 1;
+    if (err)
+        *err = e;
+    return -1;
+}
+
+/* 1 if the worker's cap is reached, 0 if not, -1 on error. */
+static int capped(tly_store *st, int64_t project_id, int64_t worker_id, const tly_dispatch_rules *rules,
+                  int64_t now, tly_error *err)
+{
+    if (rules->per_worker_cap <= 0)
+        return 0;
+    int64_t used = 0;
+    if (sq_int64(st,
+                 "SELECT COUNT(*) FROM assignments WHERE worker_id = ? AND project_id = ?"
+                 " AND (state = 'submitted' OR (state = 'leased' AND expires_at > ?))",
+                 &used, err, "iii", worker_id, project_id, now) < 0)
         return -1;
-    if (rules->per_worker_cap > 0) {
-        int64_t used = 0;
-        if (sq_int64(st,
-                     "SELECT COUNT(*) FROM assignments WHERE worker_id = ? AND project_id = ?"
-                     " AND (state = 'submitted' OR (state = 'leased' AND expires_at > ?))",
-                     &used, err, "iii", worker_id, project_id, now) < 0)
-            return -1;
-        if (used >= rules->per_worker_cap)
-            return 1;
-    }
-    int64_t item_id = 0;
-    rc = pick_item(st, project_id, worker_id, rules, now, &item_id, err);
-    if (rc != 0)
-        return rc;
+    return used >= rules->per_worker_cap;
+}
+
+/* 1 if item_id is still eligible for the worker, 0 if not, -1 on error. */
+static int still_eligible(tly_store *st, int64_t item_id, int64_t worker_id, const tly_dispatch_rules *rules,
+                          int64_t now, tly_error *err)
+{
+    int rc = sq_int64(st,
+                      "SELECT i.id FROM items i WHERE i.id = ? AND i.state IN ('new', 'labeling')"
+                      " AND i.judged < ?" ELIGIBLE,
+                      NULL, err, "iiiii", item_id, (int64_t)rules->overlap, worker_id, now,
+                      (int64_t)rules->overlap);
+    return rc < 0 ? -1 : rc == 0;
+}
+
+static int lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t item_id,
+                 const tly_dispatch_rules *rules, int64_t now, tly_assignment *out, tly_error *err)
+{
     int64_t id = 0;
     if (sq_insert(st,
                   "INSERT INTO assignments (project_id, item_id, worker_id, state, leased_at, expires_at)"
@@ -124,13 +149,45 @@ static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
     return 0;
 }
 
+/* Inside the write transaction: everything is re-checked, so the outcome is as if
+ * the whole search had run here; candidate (0 = none) only saves the search. */
+static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
+                          const tly_dispatch_rules *rules, int64_t now, int64_t candidate,
+                          tly_assignment *out, tly_error *err)
+{
+    int rc = held_lease(st, project_id, worker_id, now, out, err);   /* asked again: same task */
+    if (rc <= 0)
+        return rc;
+    if ((rc = capped(st, project_id, worker_id, rules, now, err)) != 0)
+        return rc < 0 ? -1 : 1;
+    if (candidate && (rc = still_eligible(st, candidate, worker_id, rules, now, err)) != 1) {
+        if (rc < 0)
+            return -1;
+        candidate = 0;   /* taken meanwhile: search again, under the lock this time */
+    }
+    if (!candidate && (rc = pick_item(st, project_id, worker_id, rules, now, &candidate, err)) != 0)
+        return rc;
+    return lease(st, project_id, worker_id, candidate, rules, now, out, err);
+}
+
 int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
                        const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
                        tly_error *err)
 {
+    /* Outside the transaction: the cheap answers first, then the search. */
+    int rc = held_lease(st, project_id, worker_id, now_ms, out, err);
+    if (rc <= 0)
+        return rc;
+    if ((rc = capped(st, project_id, worker_id, rules, now_ms, err)) != 0)
+        return rc < 0 ? -1 : 1;
+    int64_t candidate = 0;
+    if ((rc = pick_item(st, project_id, worker_id, rules, now_ms, &candidate, err)) < 0)
+        return -1;
+    if (rc == 1)
+        return 1;   /* nothing eligible in the snapshot; a new item would make a new request */
     if (tly_store_begin(st, err) < 0)
         return -1;
-    int rc = dispatch_in_tx(st, project_id, worker_id, rules, now_ms, out, err);
+    rc = dispatch_in_tx(st, project_id, worker_id, rules, now_ms, candidate, out, err);
     if (rc < 0 || tly_store_commit(st, err) < 0) {
         tly_store_rollback(st);
         return -1;
