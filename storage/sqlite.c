@@ -61,7 +61,9 @@
 /* One per database file in this process, shared by its connections. */
 struct wlock {
     char *dsn;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;         /* guards the ticket counters below */
+    pthread_cond_t turn;
+    uint64_t next_ticket, serving;
     int refs;
     struct wlock *next;
     /* Group commit of the WAL: tickets in order; a sync covers every ticket issued
@@ -125,6 +127,7 @@ static struct wlock *wlock_get(const char *dsn)
             w = NULL;
         } else {
             pthread_mutex_init(&w->mu, NULL);
+            pthread_cond_init(&w->turn, NULL);
             pthread_mutex_init(&w->sync_mu, NULL);
             pthread_cond_init(&w->synced, NULL);
             pthread_mutex_init(&w->ckpt_mu, NULL);
@@ -160,6 +163,7 @@ static void wlock_put(struct wlock *w)
         pthread_mutex_destroy(&w->ckpt_mu);
         pthread_cond_destroy(&w->ckpt_wake);
         pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->turn);
         pthread_mutex_destroy(&w->sync_mu);
         pthread_cond_destroy(&w->synced);
         if (w->wal_fd >= 0)
@@ -168,6 +172,26 @@ static void wlock_put(struct wlock *w)
         free(w);
     }
     pthread_mutex_unlock(&g_wlocks_mu);
+}
+
+/* The writer lock is a ticket lock: writers get it in the order they asked. A plain
+ * mutex lets a thread that just released it take it again, so under load some
+ * requests waited many rounds: the p99 latency of crowd work. */
+static void writer_lock(struct wlock *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t me = w->next_ticket++;
+    while (w->serving != me)
+        pthread_cond_wait(&w->turn, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void writer_unlock(struct wlock *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->serving++;
+    pthread_cond_broadcast(&w->turn);
+    pthread_mutex_unlock(&w->mu);
 }
 
 struct tly_sql_conn;
@@ -286,7 +310,7 @@ static void conn_free(tly_sql_conn *c)
     free(c->slots);
     sqlite3_close_v2(c->db);
     if (c->wl_tx || c->wl_stmt)
-        pthread_mutex_unlock(&c->wl->mu);
+        writer_unlock(c->wl);
     wlock_put(c->wl);
     free(c);
 }
@@ -452,7 +476,7 @@ static int sqlite_step(tly_sql_stmt *s, tly_error *err)
 {
     tly_sql_conn *c = s->conn;
     if (!c->wl_tx && !c->wl_stmt && !sqlite3_stmt_readonly(s->stmt) && sqlite3_get_autocommit(c->db)) {
-        pthread_mutex_lock(&c->wl->mu);
+        writer_lock(c->wl);
         c->wl_stmt = s;
     }
     int rc = sqlite3_step(STMT(s));
@@ -490,7 +514,7 @@ static void sqlite_reset(tly_sql_stmt *s)
     tly_sql_conn *c = s->conn;
     if (c->wl_stmt == s) {   /* the auto-commit write is committed now */
         c->wl_stmt = NULL;
-        pthread_mutex_unlock(&c->wl->mu);
+        writer_unlock(c->wl);
         /* Outside the write lock, so other writers go on while we wait for the disk.
          * reset has no error channel: a failed sync is logged by the next commit's. */
         if (c->group_sync)
@@ -504,7 +528,7 @@ static int sqlite_begin(tly_sql_conn *c, tly_error *err)
 {
     int64_t deadline = tly_mono_ns() + (int64_t)BUSY_RETRY_MS * 1000000;
     if (!c->wl_tx) {
-        pthread_mutex_lock(&c->wl->mu);
+        writer_lock(c->wl);
         c->wl_tx = 1;
     }
     for (;;) {
@@ -513,7 +537,7 @@ static int sqlite_begin(tly_sql_conn *c, tly_error *err)
             return 0;
         if ((rc & 0xff) != SQLITE_BUSY || tly_mono_ns() > deadline) {
             c->wl_tx = 0;
-            pthread_mutex_unlock(&c->wl->mu);
+            writer_unlock(c->wl);
             return fail_db(c->db, rc, err);
         }
         struct timespec ts = {0, 2 * 1000 * 1000};
@@ -525,7 +549,7 @@ static void release_tx_lock(tly_sql_conn *c)
 {
     if (c->wl_tx) {
         c->wl_tx = 0;
-        pthread_mutex_unlock(&c->wl->mu);
+        writer_unlock(c->wl);
     }
 }
 
