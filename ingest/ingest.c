@@ -1,6 +1,7 @@
 /* ingest.c -- the ingest context, job dispatch, and the API form of items. */
 #include "ingest/internal.h"
 #include "core/fsutil.h"
+#include "annotate/work.h"
 #include "core/timeutil.h"
 
 #include <curl/curl.h>
@@ -98,23 +99,17 @@ json_t *tly_item_json(const tly_item *it, int with_gold)
 {
     char created[32];
     tly_format_rfc3339(it->created_at, created, sizeof created);
-    json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:s,s:I,s:s,s:O,s:s}", "id", (json_int_t)it->id,
-                          "project_id", (json_int_t)it->project_id, "batch_id", (json_int_t)it->batch_id,
-                          "name", it->name, "sha256", it->sha256, "size", (json_int_t)it->size, "state",
-                          it->state, "media", it->media ? it->media : json_null(), "created_at", created);
+    /* The worker's view (id, media and its URLs) plus what staff may see. */
+    json_t *j = tly_work_item_json(it);
     if (!j)
         return NULL;
-    char url[96];
-    snprintf(url, sizeof url, "/v1/items/%lld/media", (long long)it->id);
-    json_object_set_new(j, "media_url", json_string(url));
-    if (it->thumb_sha256[0]) {
-        snprintf(url, sizeof url, "/v1/items/%lld/thumbnail", (long long)it->id);
-        json_object_set_new(j, "thumbnail_url", json_string(url));
-    }
-    if (it->waveform_sha256[0]) {
-        snprintf(url, sizeof url, "/v1/items/%lld/waveform", (long long)it->id);
-        json_object_set_new(j, "waveform_url", json_string(url));
-    }
+    json_object_set_new(j, "project_id", json_integer(it->project_id));
+    json_object_set_new(j, "batch_id", json_integer(it->batch_id));
+    json_object_set_new(j, "name", json_string(it->name));
+    json_object_set_new(j, "sha256", json_string(it->sha256));
+    json_object_set_new(j, "size", json_integer(it->size));
+    json_object_set_new(j, "state", json_string(it->state));
+    json_object_set_new(j, "created_at", json_string(created));
     if (it->meta)
         json_object_set(j, "meta", it->meta);
     if (with_gold) {
