@@ -21,6 +21,9 @@
 #include "core/fsutil.h"
 
 #include <curl/curl.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 extern char **environ;
 
@@ -1045,4 +1050,151 @@ int it_run_cli_input(it_server *s, const char *token, const char *const *args,
                      const char *input, char **out, char **err_out)
 {
     return run_cli(s, token, args, input ? input : "", out, err_out);
+}
+
+/* ---- asserting helpers ------------------------------------------------------------- */
+
+unsigned char *it_jpeg_variant(const unsigned char *base, size_t len, const char *label, int n,
+                               size_t *out_len)
+{
+    char text[64];
+    int tl = snprintf(text, sizeof text, "%s %d", label, n);
+    size_t seg = 4 + (size_t)tl;
+    unsigned char *b = malloc(len + seg);
+    assert_non_null(b);
+    memcpy(b, base, 2); /* FF D8 */
+    b[2] = 0xFF;
+    b[3] = 0xFE;
+    b[4] = (unsigned char)(((size_t)tl + 2) >> 8);
+    b[5] = (unsigned char)(((size_t)tl + 2) & 0xFF);
+    memcpy(b + 6, text, (size_t)tl);
+    memcpy(b + seg + 2, base + 2, len - 2);
+    *out_len = len + seg;
+    return b;
+}
+
+char *it_new_user(it_server *s, int *seq, const char *role)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d", role, ++*seq);
+    char *tok = it_create_user(s, name, role);
+    assert_non_null(tok);
+    return tok;
+}
+
+int64_t it_post_project(it_server *s, const char *token, const char *body)
+{
+    it_response r;
+    assert_int_equal(it_request_json(s, "POST", "/v1/projects", token, body, &r), 0);
+    IT_ASSERT_STATUS(r, 201);
+    int64_t id = it_json_int(r.json, "id");
+    assert_true(id > 0);
+    it_response_free(&r);
+    return id;
+}
+
+void it_finish_batch(it_server *s, const char *token, int64_t batch, int accepted)
+{
+    assert_int_equal(it_close_batch(s, token, batch), 200);
+    json_t *b = it_wait_batch(s, token, batch, 120000);
+    assert_non_null(b);
+    if (it_json_int(b, "accepted") != accepted) {
+        char *t = json_dumps(b, JSON_COMPACT);
+        fprintf(stderr, "batch: %s\n", t ? t : "?");
+        free(t);
+    }
+    assert_string_equal(it_json_str(b, "state"), "done");
+    assert_int_equal(it_json_int(b, "accepted"), accepted);
+    json_decref(b);
+}
+
+void it_add_files(it_server *s, const char *token, int64_t project, const char *batch_name,
+                  const char *const *names, int n)
+{
+    int64_t batch = it_create_batch(s, token, project, batch_name, NULL);
+    assert_true(batch > 0);
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        it_response r;
+        assert_int_equal(it_upload_file(s, token, batch, names[i],
+                                        it_test_data(names[i], path, sizeof path), &r),
+                         0);
+        IT_ASSERT_STATUS(r, 201);
+        it_response_free(&r);
+    }
+    it_finish_batch(s, token, batch, n);
+}
+
+void it_add_jpegs(it_server *s, const char *token, int64_t project, const char *label,
+                  const char *prefix, int n, int first)
+{
+    size_t len;
+    unsigned char *base = it_load_test_data("photo.jpg", &len);
+    assert_non_null(base);
+    int64_t batch = it_create_batch(s, token, project, "jpegs", NULL);
+    assert_true(batch > 0);
+    for (int i = 0; i < n; i++) {
+        size_t vl;
+        unsigned char *v = it_jpeg_variant(base, len, label, first + i, &vl);
+        char name[64];
+        snprintf(name, sizeof name, "%s%04d.jpg", prefix, first + i);
+        it_response r;
+        assert_int_equal(it_upload_bytes(s, token, batch, name, v, vl, &r), 0);
+        IT_ASSERT_STATUS(r, 201);
+        it_response_free(&r);
+        free(v);
+    }
+    free(base);
+    it_finish_batch(s, token, batch, n);
+}
+
+json_t *it_next_task(it_server *s, const char *tok, int64_t project)
+{
+    it_response r;
+    assert_int_equal(it_requestf(s, "POST", tok, NULL, &r, "/v1/projects/%lld/work/next",
+                                 (long long)project),
+                     0);
+    if (r.status != 204)
+        IT_ASSERT_STATUS(r, 200);
+    json_t *task = NULL;
+    if (r.status == 200) {
+        assert_non_null(r.json);
+        task = json_incref(r.json);
+        assert_true(it_json_int(task, "assignment_id") > 0);
+        assert_true(it_json_int(json_object_get(task, "item"), "id") > 0);
+    } else {
+        assert_int_equal(r.len, 0); /* 204: no body */
+    }
+    it_response_free(&r);
+    return task;
+}
+
+int64_t it_take(it_server *s, const char *tok, int64_t project, int64_t *item)
+{
+    json_t *t = it_next_task(s, tok, project);
+    if (!t)
+        fprintf(stderr, "expected a task from project %lld, got 204\n", (long long)project);
+    assert_non_null(t);
+    int64_t a = it_json_int(t, "assignment_id");
+    if (item)
+        *item = it_json_int(json_object_get(t, "item"), "id");
+    json_decref(t);
+    return a;
+}
+
+int it_run_cli_va(it_server *s, const char *token, const char *input, char **out, char **err,
+                  va_list ap)
+{
+    const char *args[32];
+    size_t n = 0;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 31)
+        args[n++] = a;
+    args[n] = NULL;
+    int rc = input ? it_run_cli_input(s, token, args, input, out, err)
+                   : it_run_cli(s, token, args, out, err);
+    if (rc != 0 || getenv("IT_VERBOSE")) /* help whoever reads a failure */
+        fprintf(stderr, "cli %s -> %d\nstdout:\n%s\nstderr:\n%s\n", args[0] ? args[0] : "", rc,
+                out && *out ? *out : "", err && *err ? *err : "");
+    return rc;
 }

@@ -24,6 +24,7 @@
 #define TALLY_IT_HARNESS_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,6 +179,40 @@ int it_run_cli(it_server *s, const char *token, const char *const *args, char **
  * the text. */
 int it_run_cli_input(it_server *s, const char *token, const char *const *args,
                      const char *input, char **out, char **err_out);
+
+/* Asserting helpers: the steps several test files share. Unlike the functions above
+ * they fail the running cmocka test (assert_*) instead of returning a status. */
+/* A distinct valid JPEG: base (len bytes, starting with the SOI FF D8) with a COM
+ * segment "<label> <n>" right after the SOI; malloc'd, its length in *out_len. */
+unsigned char *it_jpeg_variant(const unsigned char *base, size_t len, const char *label, int n,
+                               size_t *out_len);
+/* it_create_user with the unique name "<role>-<++*seq>"; its token (malloc'd). */
+char *it_new_user(it_server *s, int *seq, const char *role);
+/* POST /v1/projects with body (a JSON text) as token; asserts 201 and an id > 0,
+ * returns the id. */
+int64_t it_post_project(it_server *s, const char *token, const char *body);
+/* Closes the batch, waits up to 120 s for it and asserts state "done" with `accepted`
+ * files accepted (the batch is printed when the count differs). */
+void it_finish_batch(it_server *s, const char *token, int64_t batch, int accepted);
+/* One batch named batch_name of test data files (by name), each upload 201, then
+ * it_finish_batch with all n accepted. */
+void it_add_files(it_server *s, const char *token, int64_t project, const char *batch_name,
+                  const char *const *names, int n);
+/* One batch "jpegs" of n distinct JPEG items: it_jpeg_variant(photo.jpg, label,
+ * first + i) uploaded as "<prefix>NNNN.jpg" (NNNN = first + i), then it_finish_batch. */
+void it_add_jpegs(it_server *s, const char *token, int64_t project, const char *label,
+                  const char *prefix, int n, int first);
+/* POST /v1/projects/{p}/work/next as tok: the 200 body (new reference, with an
+ * assignment_id and an item id > 0) or NULL on 204 (no body). Any other status fails. */
+json_t *it_next_task(it_server *s, const char *tok, int64_t project);
+/* it_next_task that must give a task; its assignment id, the item id into *item (may
+ * be NULL). */
+int64_t it_take(it_server *s, const char *tok, int64_t project, int64_t *item);
+/* it_run_cli (input NULL) or it_run_cli_input with the NULL-terminated const char *
+ * arguments in ap (at most 31 are used); prints the command's stdout / stderr when it
+ * fails or IT_VERBOSE is set. Returns it_run_cli's status. */
+int it_run_cli_va(it_server *s, const char *token, const char *input, char **out, char **err,
+                  va_list ap);
 
 /* Small helpers. */
 /* TALLY_TEST_DATA "/" name into buf; returns buf. */

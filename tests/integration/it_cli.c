@@ -38,19 +38,10 @@ static const char *TEMPLATE =
 /* Run the CLI with args (NULL-terminated varargs); fills out/err, returns status. */
 static int cli(const char *token, char **out, char **err, ...)
 {
-    const char *args[32];
-    size_t n = 0;
     va_list ap;
     va_start(ap, err);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31)
-        args[n++] = a;
+    int rc = it_run_cli_va(&g.srv, token, NULL, out, err, ap);
     va_end(ap);
-    args[n] = NULL;
-    int rc = it_run_cli(&g.srv, token, args, out, err);
-    if (rc != 0) /* help whoever reads a failure */
-        fprintf(stderr, "cli %s -> %d\nstdout:\n%s\nstderr:\n%s\n", args[0], rc,
-                out && *out ? *out : "", err && *err ? *err : "");
     return rc;
 }
 

@@ -71,20 +71,7 @@ static unsigned char *load_data(const char *name, size_t *len)
 /* A distinct valid JPEG: base with a COM segment "tally-test N" after the SOI. */
 static unsigned char *make_variant(const unsigned char *base, size_t len, int n, size_t *out_len)
 {
-    char text[64];
-    int tl = snprintf(text, sizeof text, "tally-test %d", n);
-    size_t seg = 4 + (size_t)tl;
-    unsigned char *b = malloc(len + seg);
-    assert_non_null(b);
-    memcpy(b, base, 2); /* FF D8 */
-    b[2] = 0xFF;
-    b[3] = 0xFE;
-    b[4] = (unsigned char)(((size_t)tl + 2) >> 8);
-    b[5] = (unsigned char)(((size_t)tl + 2) & 0xFF);
-    memcpy(b + 6, text, (size_t)tl);
-    memcpy(b + seg + 2, base + 2, len - 2);
-    *out_len = len + seg;
-    return b;
+    return it_jpeg_variant(base, len, "tally-test", n, out_len);
 }
 
 static void write_file(const char *path, const void *data, size_t len)

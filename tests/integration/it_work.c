@@ -87,11 +87,7 @@ static int group_teardown(void **state)
 /* A new user with a unique name; its token (malloc'd). */
 static char *new_user(const char *role)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s-%d", role, ++g.seq);
-    char *tok = it_create_user(&g.srv, name, role);
-    assert_non_null(tok);
-    return tok;
+    return it_new_user(&g.srv, &g.seq, role);
 }
 
 /* A workflow with the given overlap and no quiz / gold / trust floor, so that every
@@ -111,112 +107,29 @@ static int64_t make_project(const char *media, const char *tmpl, int overlap)
     plain_workflow(wf, sizeof wf, overlap);
     assert_true(asprintf(&body, "{\"name\":\"work-%d\",\"media\":\"%s\",\"template\":%s,\"workflow\":%s}",
                          ++g.seq, media, tmpl, wf) > 0);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", g.mgr, body, &r), 0);
-    IT_ASSERT_STATUS(r, 201);
-    int64_t id = it_json_int(r.json, "id");
-    assert_true(id > 0);
-    it_response_free(&r);
+    int64_t id = it_post_project(&g.srv, g.mgr, body);
     free(body);
     return id;
 }
 
-/* A distinct valid JPEG: base with a COM segment "tally-work N" right after the SOI. */
-static unsigned char *jpeg_variant(const unsigned char *base, size_t len, int n, size_t *out_len)
-{
-    char text[64];
-    int tl = snprintf(text, sizeof text, "tally-work %d", n);
-    size_t seg = 4 + (size_t)tl;
-    unsigned char *b = malloc(len + seg);
-    assert_non_null(b);
-    memcpy(b, base, 2); /* FF D8 */
-    b[2] = 0xFF;
-    b[3] = 0xFE;
-    b[4] = (unsigned char)(((size_t)tl + 2) >> 8);
-    b[5] = (unsigned char)(((size_t)tl + 2) & 0xFF);
-    memcpy(b + 6, text, (size_t)tl);
-    memcpy(b + seg + 2, base + 2, len - 2);
-    *out_len = len + seg;
-    return b;
-}
-
-/* Waits for the batch and asserts that `accepted` files became items. */
-static void finish_batch(int64_t batch, int accepted)
-{
-    assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
-    json_t *b = it_wait_batch(&g.srv, g.mgr, batch, 120000);
-    assert_non_null(b);
-    if (it_json_int(b, "accepted") != accepted) {
-        char *t = json_dumps(b, JSON_COMPACT);
-        fprintf(stderr, "batch: %s\n", t ? t : "?");
-        free(t);
-    }
-    assert_string_equal(it_json_str(b, "state"), "done");
-    assert_int_equal(it_json_int(b, "accepted"), accepted);
-    json_decref(b);
-}
-
-/* n distinct 640x480 JPEG items (variants first..first+n-1 of photo.jpg). */
+/* n distinct 640x480 JPEG items (variants "tally-work N", N = first..first+n-1, of
+ * photo.jpg, named imgNNNN.jpg). */
 static void add_jpegs(int64_t project, int n, int first)
 {
-    size_t len;
-    unsigned char *base = it_load_test_data("photo.jpg", &len);
-    assert_non_null(base);
-    int64_t batch = it_create_batch(&g.srv, g.mgr, project, "jpegs", NULL);
-    assert_true(batch > 0);
-    for (int i = 0; i < n; i++) {
-        size_t vl;
-        unsigned char *v = jpeg_variant(base, len, first + i, &vl);
-        char name[64];
-        snprintf(name, sizeof name, "img%04d.jpg", first + i);
-        it_response r;
-        assert_int_equal(it_upload_bytes(&g.srv, g.mgr, batch, name, v, vl, &r), 0);
-        IT_ASSERT_STATUS(r, 201);
-        it_response_free(&r);
-        free(v);
-    }
-    free(base);
-    finish_batch(batch, n);
+    it_add_jpegs(&g.srv, g.mgr, project, "tally-work", "img", n, first);
 }
 
 /* Test data files (by name) as items. */
 static void add_files(int64_t project, const char *const *names, int n)
 {
-    int64_t batch = it_create_batch(&g.srv, g.mgr, project, "files", NULL);
-    assert_true(batch > 0);
-    for (int i = 0; i < n; i++) {
-        char path[4096];
-        it_response r;
-        assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, names[i],
-                                        it_test_data(names[i], path, sizeof path), &r),
-                         0);
-        IT_ASSERT_STATUS(r, 201);
-        it_response_free(&r);
-    }
-    finish_batch(batch, n);
+    it_add_files(&g.srv, g.mgr, project, "files", names, n);
 }
 
 /* POST /v1/projects/{p}/work/next; the 200 body (new reference) or NULL on 204. Any
  * other status fails the test. */
 static json_t *next_task(const char *tok, int64_t project)
 {
-    it_response r;
-    assert_int_equal(it_requestf(&g.srv, "POST", tok, NULL, &r, "/v1/projects/%lld/work/next",
-                                 (long long)project),
-                     0);
-    if (r.status != 204)
-        IT_ASSERT_STATUS(r, 200);
-    json_t *task = NULL;
-    if (r.status == 200) {
-        assert_non_null(r.json);
-        task = json_incref(r.json);
-        assert_true(it_json_int(task, "assignment_id") > 0);
-        assert_true(it_json_int(json_object_get(task, "item"), "id") > 0);
-    } else {
-        assert_int_equal(r.len, 0); /* 204: no body */
-    }
-    it_response_free(&r);
-    return task;
+    return it_next_task(&g.srv, tok, project);
 }
 
 static void expect_no_task(const char *tok, int64_t project)
@@ -233,15 +146,7 @@ static void expect_no_task(const char *tok, int64_t project)
 /* A task that must exist; assignment id returned, item id into *item (may be NULL). */
 static int64_t take(const char *tok, int64_t project, int64_t *item)
 {
-    json_t *t = next_task(tok, project);
-    if (!t)
-        fprintf(stderr, "expected a task from project %lld, got 204\n", (long long)project);
-    assert_non_null(t);
-    int64_t a = it_json_int(t, "assignment_id");
-    if (item)
-        *item = it_json_int(json_object_get(t, "item"), "id");
-    json_decref(t);
-    return a;
+    return it_take(&g.srv, tok, project, item);
 }
 
 /* Submits body (a JSON text) for assignment a. */

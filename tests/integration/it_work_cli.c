@@ -67,20 +67,10 @@ static int group_teardown(void **state)
  * (NULL-terminated varargs); fills out/err, returns the exit status. */
 static int cli(const char *input, char **out, char **err, ...)
 {
-    const char *args[32];
-    size_t n = 0;
     va_list ap;
     va_start(ap, err);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31)
-        args[n++] = a;
+    int rc = it_run_cli_va(&g.srv, g.worker, input, out, err, ap);
     va_end(ap);
-    args[n] = NULL;
-    int rc = input ? it_run_cli_input(&g.srv, g.worker, args, input, out, err)
-                   : it_run_cli(&g.srv, g.worker, args, out, err);
-    if (rc != 0 || getenv("IT_VERBOSE"))
-        fprintf(stderr, "cli %s -> %d\nstdout:\n%s\nstderr:\n%s\n", args[0], rc,
-                *out ? *out : "", *err ? *err : "");
     return rc;
 }
 
@@ -93,12 +83,7 @@ static int64_t make_project(const char *tmpl, const char *guidelines)
                          "\"workflow\":{\"overlap\":1,\"quiz\":{\"size\":0},\"gold_rate\":0,"
                          "\"min_trust\":0},\"guidelines\":\"%s\"}",
                          ++g.seq, tmpl, guidelines) > 0);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", g.mgr, body, &r), 0);
-    IT_ASSERT_STATUS(r, 201);
-    int64_t id = it_json_int(r.json, "id");
-    assert_true(id > 0);
-    it_response_free(&r);
+    int64_t id = it_post_project(&g.srv, g.mgr, body);
     free(body);
     return id;
 }
@@ -106,23 +91,7 @@ static int64_t make_project(const char *tmpl, const char *guidelines)
 /* Upload test data files (by name) as one batch and wait until all are items. */
 static void add_files(int64_t project, const char *const *names, int n)
 {
-    int64_t batch = it_create_batch(&g.srv, g.mgr, project, "imgs", NULL);
-    assert_true(batch > 0);
-    for (int i = 0; i < n; i++) {
-        char path[4096];
-        it_response r;
-        assert_int_equal(it_upload_file(&g.srv, g.mgr, batch, names[i],
-                                        it_test_data(names[i], path, sizeof path), &r),
-                         0);
-        IT_ASSERT_STATUS(r, 201);
-        it_response_free(&r);
-    }
-    assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
-    json_t *b = it_wait_batch(&g.srv, g.mgr, batch, 120000);
-    assert_non_null(b);
-    assert_string_equal(it_json_str(b, "state"), "done");
-    assert_int_equal(it_json_int(b, "accepted"), n);
-    json_decref(b);
+    it_add_files(&g.srv, g.mgr, project, "imgs", names, n);
 }
 
 /* The project's judgments as the manager (new reference to the items array). */

@@ -50,11 +50,7 @@ static int group_teardown(void **state)
 
 static char *new_user(const char *role)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s-%d", role, ++g.seq);
-    char *tok = it_create_user(&g.srv, name, role);
-    assert_non_null(tok);
-    return tok;
+    return it_new_user(&g.srv, &g.seq, role);
 }
 
 static int64_t make_project(int overlap)
@@ -64,12 +60,7 @@ static int64_t make_project(int overlap)
                          "{\"name\":\"work-rec-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":"
                          "{\"overlap\":%d,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0}}",
                          ++g.seq, TEMPLATE, overlap) > 0);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "POST", "/v1/projects", g.mgr, body, &r), 0);
-    IT_ASSERT_STATUS(r, 201);
-    int64_t id = it_json_int(r.json, "id");
-    assert_true(id > 0);
-    it_response_free(&r);
+    int64_t id = it_post_project(&g.srv, g.mgr, body);
     free(body);
     return id;
 }
@@ -77,68 +68,18 @@ static int64_t make_project(int overlap)
 /* n distinct JPEG items: photo.jpg with a COM segment "tally-rec N" after the SOI. */
 static void add_jpegs(int64_t project, int n, int first)
 {
-    size_t len;
-    unsigned char *base = it_load_test_data("photo.jpg", &len);
-    assert_non_null(base);
-    int64_t batch = it_create_batch(&g.srv, g.mgr, project, "jpegs", NULL);
-    assert_true(batch > 0);
-    for (int i = 0; i < n; i++) {
-        char text[64];
-        int tl = snprintf(text, sizeof text, "tally-rec %d", first + i);
-        size_t seg = 4 + (size_t)tl;
-        unsigned char *b = malloc(len + seg);
-        assert_non_null(b);
-        memcpy(b, base, 2);
-        b[2] = 0xFF;
-        b[3] = 0xFE;
-        b[4] = (unsigned char)(((size_t)tl + 2) >> 8);
-        b[5] = (unsigned char)(((size_t)tl + 2) & 0xFF);
-        memcpy(b + 6, text, (size_t)tl);
-        memcpy(b + seg + 2, base + 2, len - 2);
-        char name[64];
-        snprintf(name, sizeof name, "rec%04d.jpg", first + i);
-        it_response r;
-        assert_int_equal(it_upload_bytes(&g.srv, g.mgr, batch, name, b, len + seg, &r), 0);
-        IT_ASSERT_STATUS(r, 201);
-        it_response_free(&r);
-        free(b);
-    }
-    free(base);
-    assert_int_equal(it_close_batch(&g.srv, g.mgr, batch), 200);
-    json_t *bj = it_wait_batch(&g.srv, g.mgr, batch, 120000);
-    assert_non_null(bj);
-    assert_string_equal(it_json_str(bj, "state"), "done");
-    assert_int_equal(it_json_int(bj, "accepted"), n);
-    json_decref(bj);
+    it_add_jpegs(&g.srv, g.mgr, project, "tally-rec", "rec", n, first);
 }
 
 /* work/next: the 200 body (new reference) or NULL on 204. */
 static json_t *next_task(const char *tok, int64_t project)
 {
-    it_response r;
-    assert_int_equal(it_requestf(&g.srv, "POST", tok, NULL, &r, "/v1/projects/%lld/work/next",
-                                 (long long)project),
-                     0);
-    if (r.status != 204)
-        IT_ASSERT_STATUS(r, 200);
-    json_t *t = r.status == 200 ? json_incref(r.json) : NULL;
-    if (t)
-        assert_true(it_json_int(t, "assignment_id") > 0);
-    it_response_free(&r);
-    return t;
+    return it_next_task(&g.srv, tok, project);
 }
 
 static int64_t take(const char *tok, int64_t project, int64_t *item)
 {
-    json_t *t = next_task(tok, project);
-    if (!t)
-        fprintf(stderr, "expected a task, got 204\n");
-    assert_non_null(t);
-    int64_t a = it_json_int(t, "assignment_id");
-    if (item)
-        *item = it_json_int(json_object_get(t, "item"), "id");
-    json_decref(t);
-    return a;
+    return it_take(&g.srv, tok, project, item);
 }
 
 static int64_t submit_ok(const char *tok, int64_t a, const char *body)
