@@ -25,7 +25,8 @@ typedef struct {
     const char *import_roots[MAX_IMPORT_ROOTS];
     size_t n_import_roots;
     int job_threads;
-    int http_threads;
+    int http_threads;                 /* 0: a thread per connection; N: a pool of N */
+    int max_connections;
     size_t max_json_body;             /* bytes of a JSON request body */
     uint64_t max_file_size;           /* bytes of one ingested file */
     int url_allow_private;            /* URL ingest may reach internal addresses */

@@ -24,7 +24,9 @@ static void usage(FILE *out)
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
             "  --job-threads N       background job threads (default: twice the number of cores;\n"
             "                        0: serve HTTP only and leave the jobs to other nodes)\n"
-            "  --http-threads N      HTTP threads (default: four per core: handlers wait for commits)\n"
+            "  --http-threads N      serve HTTP from a pool of N threads (default 0: a thread per\n"
+            "                        connection, so a request waiting for the disk holds up no other)\n"
+            "  --max-connections N   most simultaneous HTTP connections (default 1024)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
             "  --url-allow-private   let URL-list ingest fetch from loopback, private and\n"
@@ -76,12 +78,13 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     /* Two per core: a job spends part of its time waiting for fsync, and a second
      * thread per core keeps the core decoding meanwhile. */
     cfg->job_threads = cores > 0 ? 2 * (int)cores : 4;
-    cfg->http_threads = cores > 0 ? 4 * (int)cores : 8;
+    cfg->http_threads = 0;   /* a thread per connection (see http.c) */
+    cfg->max_connections = 1024;
     cfg->max_json_body = 16u << 20;
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;
 
-    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE };
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
         {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
@@ -89,7 +92,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         {"http-threads", required_argument, 0, O_HTTP},  {"max-body", required_argument, 0, O_BODY},
         {"max-file-size", required_argument, 0, O_FILE}, {"log-level", required_argument, 0, O_LOG},
         {"version", no_argument, 0, O_VER},              {"help", no_argument, 0, O_HELP},
-        {"url-allow-private", no_argument, 0, O_PRIVATE},
+        {"url-allow-private", no_argument, 0, O_PRIVATE}, {"max-connections", required_argument, 0, O_MAXCONN},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -124,8 +127,8 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         case O_HTTP: {
             /* --job-threads 0: a node that serves HTTP and leaves jobs to others. */
             int n = atoi(optarg);
-            if (n < (c == O_JOBS ? 0 : 1) || n > 256) {
-                fprintf(stderr, "tallyd: --job-threads must be 0..256, --http-threads 1..256\n");
+            if (n < 0 || n > 256) {
+                fprintf(stderr, "tallyd: --job-threads and --http-threads must be 0..256\n");
                 return -1;
             }
             *(c == O_JOBS ? &cfg->job_threads : &cfg->http_threads) = n;
@@ -149,6 +152,15 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
             }
             cfg->log_level = (int)level;
             break;
+        case O_MAXCONN: {
+            int n = atoi(optarg);
+            if (n < 1 || n > 100000) {
+                fprintf(stderr, "tallyd: --max-connections must be 1..100000\n");
+                return -1;
+            }
+            cfg->max_connections = n;
+            break;
+        }
         case O_PRIVATE:
             cfg->url_allow_private = 1;
             break;

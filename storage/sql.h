@@ -93,7 +93,12 @@ struct tly_store {
     pthread_key_t key;         /* this thread's struct sq_conn */
     char *sql_job_claim;       /* built once with drv->claim_lock; see store_jobs.c */
     int key_ok;                /* key was created (for close after a failed open) */
+    pthread_mutex_t combiner_mu;   /* guards the lazy start of combiner */
+    struct sq_combiner *combiner;  /* store_work.c: batches crowd-work writes */
 };
+
+/* store_work.c: stops the crowd-work write combiner, if started (tly_store_close). */
+void sq_combiner_stop(tly_store *st);
 
 /* store_jobs.c: the claim statement with "@LOCK@" where drv->claim_lock goes. */
 extern const char sq_job_claim_template[];

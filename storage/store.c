@@ -143,6 +143,7 @@ int tly_store_open(const char *url, tly_store **out, tly_error *err)
     if (!st)
         return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
     st->drv = drv;
+    pthread_mutex_init(&st->combiner_mu, NULL);
     st->dsn = strdup(dsn);
     st->sql_job_claim = sq_substitute(sq_job_claim_template, "@LOCK@", drv->claim_lock);
     if (!st->dsn || !st->sql_job_claim) {
@@ -166,6 +167,8 @@ void tly_store_close(tly_store *st)
 {
     if (!st)
         return;
+    sq_combiner_stop(st);   /* its thread's connection closes as the thread exits */
+    pthread_mutex_destroy(&st->combiner_mu);
     if (st->key_ok) {
         struct sq_conn *mine = NULL;
         pthread_mutex_lock(&g_conns_mu);

@@ -16,12 +16,21 @@
  *   2. items in state 'new' by batch, then id.
  * Items move new -> labeling (first lease) -> labeled (overlap judgments reached).
  *
+ * Write combining: the decisive transactions of dispatch and submit do not run on
+ * the requesting threads. They are queued to one combiner thread, which runs every
+ * queued operation in a single transaction, each inside its own savepoint (so one
+ * failing operation is undone alone), commits once, waits once for the disk, and
+ * wakes the requesters. Under many concurrent workers this replaces hundreds of
+ * small transactions -- each paying BEGIN's locks, COMMIT's WAL writes and a
+ * thread-to-thread handoff of the write lock -- with a few large ones.
+ *
  * A judgment is recorded in the same transaction that checks its lease, marks the
  * assignment submitted and bumps the item's count, so an acknowledged judgment is
  * never half there, and the UNIQUE assignment_id makes a second one impossible.
  */
 #include "storage/sql.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,31 +179,6 @@ static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
     return lease(st, project_id, worker_id, candidate, rules, now, out, err);
 }
 
-int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
-                       const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
-                       tly_error *err)
-{
-    /* Outside the transaction: the cheap answers first, then the search. */
-    int rc = held_lease(st, project_id, worker_id, now_ms, out, err);
-    if (rc <= 0)
-        return rc;
-    if ((rc = capped(st, project_id, worker_id, rules, now_ms, err)) != 0)
-        return rc < 0 ? -1 : 1;
-    int64_t candidate = 0;
-    if ((rc = pick_item(st, project_id, worker_id, rules, now_ms, &candidate, err)) < 0)
-        return -1;
-    if (rc == 1)
-        return 1;   /* nothing eligible in the snapshot; a new item would make a new request */
-    if (tly_store_begin(st, err) < 0)
-        return -1;
-    rc = dispatch_in_tx(st, project_id, worker_id, rules, now_ms, candidate, out, err);
-    if (rc < 0 || tly_store_commit(st, err) < 0) {
-        tly_store_rollback(st);
-        return -1;
-    }
-    return rc;
-}
-
 /* CONFLICT unless a is a lease that is still running. */
 static int check_leased(const tly_assignment *a, int64_t now, tly_error *err)
 {
@@ -210,13 +194,11 @@ static int check_leased(const tly_assignment *a, int64_t now, tly_error *err)
     return 0;
 }
 
-int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
-                           int64_t duration_ms, int overlap, int64_t now_ms,
-                           int64_t *judgment_id, tly_error *err)
+static int judgment_in_tx(tly_store *st, int64_t assignment_id, const char *answer_json,
+                          int64_t duration_ms, int overlap, int64_t now_ms, int64_t *judgment_id,
+                          tly_error *err)
 {
     tly_assignment a;
-    if (tly_store_begin(st, err) < 0)
-        return -1;
     if (tly_store_assignment_get(st, assignment_id, &a, err) < 0 || check_leased(&a, now_ms, err) < 0 ||
         sq_insert(st,
                   "INSERT INTO judgments (assignment_id, project_id, item_id, worker_id, answer, duration_ms,"
@@ -228,11 +210,205 @@ int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *ans
         sq_exec(st,
                 "UPDATE items SET judged = judged + 1,"
                 " state = CASE WHEN judged + 1 >= ? THEN 'labeled' ELSE 'labeling' END WHERE id = ?",
-                err, "ii", (int64_t)overlap, a.item_id) < 0 ||
-        tly_store_commit(st, err) < 0) {
-        tly_store_rollback(st);
+                err, "ii", (int64_t)overlap, a.item_id) < 0)
         return -1;
+    return 0;
+}
+
+/* ---- the write combiner ------------------------------------------------------------- */
+
+typedef struct work_op {
+    enum { OP_DISPATCH, OP_JUDGE } kind;
+    /* in */
+    int64_t project_id, worker_id, candidate, now;
+    tly_dispatch_rules rules;
+    int64_t assignment_id, duration_ms;
+    const char *answer;
+    int overlap;
+    /* out */
+    int rc;
+    tly_error err;
+    tly_assignment out;
+    int64_t judgment_id;
+    int done;
+    struct work_op *next;
+} work_op;
+
+struct sq_combiner {
+    tly_store *st;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    work_op *head, *tail;
+    int stop;
+};
+
+static int run_op(tly_store *st, work_op *op)
+{
+    if (op->kind == OP_DISPATCH)
+        return dispatch_in_tx(st, op->project_id, op->worker_id, &op->rules, op->now, op->candidate, &op->out,
+                              &op->err);
+    return judgment_in_tx(st, op->assignment_id, op->answer, op->duration_ms, op->overlap, op->now,
+                          &op->judgment_id, &op->err);
+}
+
+/* One transaction for the whole list; a savepoint per operation. */
+static void run_batch(tly_store *st, work_op *list)
+{
+    tly_error err;
+    if (tly_store_begin(st, &err) < 0) {
+        for (work_op *op = list; op; op = op->next) {
+            op->rc = -1;
+            op->err = err;
+        }
+        return;
     }
+    for (work_op *op = list; op; op = op->next) {
+        if (sq_exec(st, "SAVEPOINT op", &op->err, "") < 0) {
+            op->rc = -1;
+            continue;
+        }
+        op->rc = run_op(st, op);
+        tly_error ignore;
+        if (op->rc < 0)
+            sq_exec(st, "ROLLBACK TO op", &ignore, "");
+        sq_exec(st, "RELEASE op", &ignore, "");
+    }
+    if (tly_store_commit(st, &err) < 0) {
+        tly_store_rollback(st);
+        for (work_op *op = list; op; op = op->next)
+            if (op->rc >= 0) {
+                op->rc = -1;
+                op->err = err;
+            }
+    }
+}
+
+static void *combiner_main(void *arg)
+{
+    struct sq_combiner *cb = arg;
+    pthread_mutex_lock(&cb->mu);
+    for (;;) {
+        while (!cb->head && !cb->stop)
+            pthread_cond_wait(&cb->work, &cb->mu);
+        if (!cb->head)
+            break;   /* stopping, and nothing left to do */
+        work_op *list = cb->head;
+        cb->head = cb->tail = NULL;
+        pthread_mutex_unlock(&cb->mu);
+        run_batch(cb->st, list);
+        pthread_mutex_lock(&cb->mu);
+        for (work_op *op = list, *next; op; op = next) {
+            next = op->next;
+            op->done = 1;
+        }
+        pthread_cond_broadcast(&cb->done);
+    }
+    pthread_mutex_unlock(&cb->mu);
+    return NULL;
+}
+
+static struct sq_combiner *combiner_get(tly_store *st)
+{
+    pthread_mutex_lock(&st->combiner_mu);
+    if (!st->combiner) {
+        struct sq_combiner *cb = calloc(1, sizeof *cb);
+        if (cb) {
+            cb->st = st;
+            pthread_mutex_init(&cb->mu, NULL);
+            pthread_cond_init(&cb->work, NULL);
+            pthread_cond_init(&cb->done, NULL);
+            if (pthread_create(&cb->thread, NULL, combiner_main, cb) == 0) {
+                st->combiner = cb;
+            } else {
+                pthread_mutex_destroy(&cb->mu);
+                pthread_cond_destroy(&cb->work);
+                pthread_cond_destroy(&cb->done);
+                free(cb);
+            }
+        }
+    }
+    struct sq_combiner *cb = st->combiner;
+    pthread_mutex_unlock(&st->combiner_mu);
+    return cb;
+}
+
+void sq_combiner_stop(tly_store *st)
+{
+    struct sq_combiner *cb = st->combiner;
+    if (!cb)
+        return;
+    pthread_mutex_lock(&cb->mu);
+    cb->stop = 1;
+    pthread_cond_signal(&cb->work);
+    pthread_mutex_unlock(&cb->mu);
+    pthread_join(cb->thread, NULL);
+    pthread_mutex_destroy(&cb->mu);
+    pthread_cond_destroy(&cb->work);
+    pthread_cond_destroy(&cb->done);
+    free(cb);
+    st->combiner = NULL;
+}
+
+/* Runs op through the combiner and waits for its outcome; without a combiner (no
+ * thread could be started) it runs in a transaction of its own. */
+static int combine(tly_store *st, work_op *op, tly_error *err)
+{
+    struct sq_combiner *cb = combiner_get(st);
+    if (!cb) {
+        op->next = NULL;
+        run_batch(st, op);
+    } else {
+        pthread_mutex_lock(&cb->mu);
+        op->next = NULL;
+        if (cb->tail)
+            cb->tail->next = op;
+        else
+            cb->head = op;
+        cb->tail = op;
+        pthread_cond_signal(&cb->work);
+        while (!op->done)
+            pthread_cond_wait(&cb->done, &cb->mu);
+        pthread_mutex_unlock(&cb->mu);
+    }
+    if (op->rc < 0 && err)
+        *err = op->err;
+    return op->rc;
+}
+
+int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
+                       const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
+                       tly_error *err)
+{
+    /* Outside the transaction: the cheap answers first, then the search. */
+    int rc = held_lease(st, project_id, worker_id, now_ms, out, err);
+    if (rc <= 0)
+        return rc;
+    if ((rc = capped(st, project_id, worker_id, rules, now_ms, err)) != 0)
+        return rc < 0 ? -1 : 1;
+    int64_t candidate = 0;
+    if ((rc = pick_item(st, project_id, worker_id, rules, now_ms, &candidate, err)) < 0)
+        return -1;
+    if (rc == 1)
+        return 1;   /* nothing eligible in the snapshot; a new item would make a new request */
+    work_op op = {.kind = OP_DISPATCH, .project_id = project_id, .worker_id = worker_id,
+                  .candidate = candidate, .now = now_ms, .rules = *rules};
+    rc = combine(st, &op, err);
+    if (rc == 0)
+        *out = op.out;
+    return rc;
+}
+
+int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
+                           int64_t duration_ms, int overlap, int64_t now_ms,
+                           int64_t *judgment_id, tly_error *err)
+{
+    work_op op = {.kind = OP_JUDGE, .assignment_id = assignment_id, .answer = answer_json,
+                  .duration_ms = duration_ms, .overlap = overlap, .now = now_ms};
+    if (combine(st, &op, err) < 0)
+        return -1;
+    if (judgment_id)
+        *judgment_id = op.judgment_id;
     return 0;
 }
 
