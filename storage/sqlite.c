@@ -575,9 +575,10 @@ static void sqlite_rollback(tly_sql_conn *c)
     release_tx_lock(c);
 }
 
-/* In WAL mode synchronous=NORMAL still writes every commit to the WAL in order
- * (so a process crash loses nothing), but fsyncs only at checkpoints: the last
- * commits before a power cut may be lost, never reordered. */
+/* Every connection runs synchronous=NORMAL: each commit reaches the WAL in order,
+ * so a process crash loses nothing. TLY_DURABLE_SYNC adds the group wal_sync after
+ * each commit (durable before it is acknowledged); TLY_DURABLE_ORDERED skips it, so
+ * the last commits before a power cut may be lost, never reordered. */
 static int sqlite_set_durability(tly_sql_conn *c, tly_durability d, tly_error *err)
 {
     /* Both levels run synchronous=NORMAL; SYNC adds the group wal_sync after commits. */
