@@ -16,6 +16,10 @@
 /* Validates workflow (may be NULL = all defaults) and returns a new object with every
  * default filled in, or NULL with err set (TLY_E_INVALID naming the field). */
 json_t *tly_workflow_normalize(json_t *workflow, tly_error *err);
+/* A workflow setting (section NULL = top level), or its default when the stored
+ * workflow predates the setting. Booleans read as 0 / 1. */
+double tly_workflow_number(json_t *workflow, const char *section, const char *key);
+const char *tly_workflow_string(json_t *workflow, const char *section, const char *key);
 
 /* body: {"name","media","template","workflow"?,"guidelines"?}. On success *out is the
  * stored project (caller clears it). */

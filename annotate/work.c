@@ -45,46 +45,37 @@ json_t *tly_work_item_json(const tly_item *it)
     return j;
 }
 
-int tly_work_next(tly_store *st, int64_t project_id, const tly_user *worker, json_t **out,
-                  tly_error *err)
+int tly_work_lease(tly_store *st, const tly_project *p, const tly_user *worker, const tly_work_plan *plan,
+                   json_t **out, tly_error *err)
 {
-    tly_project p = {0};
     tly_item it = {0};
     tly_assignment a;
     *out = NULL;
-    if (tly_store_project_get(st, project_id, &p, err) < 0)
-        return -1;
-    int rc = 0;
-    if (strcmp(p.state, "active") != 0)
-        goto done;   /* paused: nothing is handed out */
     tly_dispatch_rules rules;
-    rules_of(&p, &rules);
+    rules_of(p, &rules);
+    rules.gold = plan && plan->gold;
+    rules.mode = plan && plan->mode ? plan->mode : "work";
     int64_t now = tly_now_ms();
     /* A lease is not an acknowledged write worth a disk flush: losing one in a power
      * cut only means the worker's submit is refused and the slot is free again. */
     tly_error ignore;
     tly_store_set_durability(st, TLY_DURABLE_ORDERED, &ignore);
-    rc = tly_store_dispatch(st, project_id, worker->id, &rules, now, &a, err);
+    int rc = tly_store_dispatch(st, p->id, worker->id, &rules, now, &a, err);
     tly_store_set_durability(st, TLY_DURABLE_SYNC, &ignore);
-    if (rc != 0) {
-        rc = rc < 0 ? -1 : 0;
-        goto done;
-    }
-    if (tly_store_item_get(st, a.item_id, &it, err) < 0) {
-        rc = -1;
-        goto done;
-    }
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (tly_store_item_get(st, a.item_id, &it, err) < 0)
+        return -1;
     char expires[32];
     rfc3339(a.expires_at, expires, sizeof expires);
-    *out = json_pack("{s:I,s:s,s:s,s:I,s:o,s:O,s:s}", "assignment_id", (json_int_t)a.id, "mode", a.mode,
-                     "lease_expires_at", expires, "lease_seconds", (json_int_t)(rules.lease_ms / 1000), "item",
-                     tly_work_item_json(&it), "template", p.template_json, "guidelines",
-                     p.guidelines ? p.guidelines : "");
+    /* The same shape for work and test questions: "mode" says quiz or work, never gold. */
+    *out = json_pack("{s:I,s:s,s:s,s:I,s:o,s:O,s:s}", "assignment_id", (json_int_t)a.id, "mode",
+                     strcmp(a.mode, "quiz") == 0 ? "quiz" : "work", "lease_expires_at", expires, "lease_seconds",
+                     (json_int_t)(rules.lease_ms / 1000), "item", tly_work_item_json(&it), "template",
+                     p->template_json, "guidelines", p->guidelines ? p->guidelines : "");
     tly_counter_add(tly_metrics_counter("tally_dispatch_total", "Tasks handed out", ""), 1);
-done:
-    tly_project_clear(&p);
     tly_item_clear(&it);
-    return rc;
+    return 0;
 }
 
 char *tly_work_canonical_answer(json_t *answer)
@@ -123,63 +114,75 @@ static int resubmission(tly_store *st, const tly_assignment *a, const char *cano
     return 0;
 }
 
-int tly_work_submit(tly_store *st, int64_t assignment_id, const tly_user *worker, json_t *body,
-                    json_t **out, tly_error *err)
+void tly_submission_clear(tly_submission *s)
+{
+    if (!s)
+        return;
+    tly_project_clear(&s->p);
+    tly_item_clear(&s->it);
+    free(s->canonical);
+    memset(s, 0, sizeof *s);
+}
+
+int tly_work_submission_open(tly_store *st, int64_t assignment_id, const tly_user *worker, json_t *body,
+                             tly_submission *s, json_t **out, tly_error *err)
 {
     static const char *const keys[] = {"answer", "duration_ms", NULL};
-    json_t *answer = NULL;
-    int64_t duration = 0;
+    memset(s, 0, sizeof *s);
+    *out = NULL;
     if (tly_json_only_keys(body, "submission", keys, err) < 0 ||
-        tly_json_get_int(body, "duration_ms", 0, 0, 86400000, &duration, err) < 0)
+        tly_json_get_int(body, "duration_ms", 0, 0, 86400000, &s->duration_ms, err) < 0)
         return -1;
     /* Any JSON value: a non-object answer is judged by the template engine (422
      * invalid_answer), like every other answer that does not fit. */
-    if (!(answer = json_object_get(body, "answer")))
+    if (!(s->answer = json_object_get(body, "answer")))
         return tly_fail(err, TLY_E_INVALID, "missing_field", "field 'answer' is required");
-    tly_assignment a;
-    if (own_assignment(st, assignment_id, worker, &a, err) < 0)
+    if (own_assignment(st, assignment_id, worker, &s->a, err) < 0)
         return -1;
-    tly_project p = {0};
-    tly_item it = {0};
-    char *canonical = NULL;
-    int rc = -1;
-    if (tly_store_project_get(st, a.project_id, &p, err) < 0 || tly_store_item_get(st, a.item_id, &it, err) < 0)
-        goto out;
-    if (!(canonical = tly_work_canonical_answer(answer))) {
+    if (tly_store_project_get(st, s->a.project_id, &s->p, err) < 0 || tly_store_item_get(st, s->a.item_id, &s->it, err) < 0)
+        goto fail;
+    if (!(s->canonical = tly_work_canonical_answer(s->answer))) {
         tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
-        goto out;
+        goto fail;
     }
-    if (a.judgment_id) {   /* a retry, perhaps of a request whose answer got lost */
-        rc = resubmission(st, &a, canonical, out, err);
-        goto out;
+    if (s->a.judgment_id) {   /* a retry, perhaps of a request whose answer got lost */
+        if (resubmission(st, &s->a, s->canonical, out, err) < 0)
+            goto fail;
+        tly_submission_clear(s);
+        return 1;
     }
-    if (tly_template_validate_answer(p.template_json, answer, it.media, err) < 0)
-        goto out;
+    if (tly_template_validate_answer(s->p.template_json, s->answer, s->it.media, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    tly_submission_clear(s);
+    return -1;
+}
+
+int tly_work_submission_record(tly_store *st, tly_submission *s, int correct, int here, json_t **out,
+                               tly_error *err)
+{
     tly_dispatch_rules rules;
-    rules_of(&p, &rules);
+    rules_of(&s->p, &rules);
     int64_t judgment_id = 0;
     tly_error add_err;
-    if (tly_store_judgment_add(st, a.id, canonical, duration, rules.overlap, tly_now_ms(), &judgment_id,
-                               &add_err) < 0) {
+    int rc = here ? tly_store_judgment_add_here(st, s->a.id, s->canonical, s->duration_ms, rules.overlap, correct,
+                                                tly_now_ms(), &judgment_id, &add_err)
+                  : tly_store_judgment_add(st, s->a.id, s->canonical, s->duration_ms, rules.overlap, correct,
+                                           tly_now_ms(), &judgment_id, &add_err);
+    if (rc < 0) {
         /* Lost a race with our own retry: judge it as a resubmission. */
-        if (add_err.status == TLY_E_CONFLICT && strcmp(add_err.code, "already_submitted") == 0 &&
-            tly_store_assignment_get(st, a.id, &a, err) == 0 && a.judgment_id) {
-            rc = resubmission(st, &a, canonical, out, err);
-            goto out;
-        }
+        if (!here && add_err.status == TLY_E_CONFLICT && strcmp(add_err.code, "already_submitted") == 0 &&
+            tly_store_assignment_get(st, s->a.id, &s->a, err) == 0 && s->a.judgment_id)
+            return resubmission(st, &s->a, s->canonical, out, err);
         if (err)
             *err = add_err;
-        goto out;
+        return -1;
     }
     tly_counter_add(tly_metrics_counter("tally_judgments_total", "Judgments recorded", ""), 1);
-    *out = json_pack("{s:b,s:I,s:I}", "ok", 1, "assignment_id", (json_int_t)a.id, "judgment_id",
+    *out = json_pack("{s:b,s:I,s:I}", "ok", 1, "assignment_id", (json_int_t)s->a.id, "judgment_id",
                      (json_int_t)judgment_id);
-    rc = 0;
-out:
-    free(canonical);
-    tly_project_clear(&p);
-    tly_item_clear(&it);
-    return rc;
+    return 0;
 }
 
 int tly_work_skip(tly_store *st, int64_t assignment_id, const tly_user *worker, tly_error *err)
@@ -203,7 +206,8 @@ int tly_work_assignment(tly_store *st, int64_t assignment_id, const tly_user *ca
     char expires[32];
     rfc3339(a.expires_at, expires, sizeof expires);
     *out = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "project_id", (json_int_t)a.project_id,
-                     "item_id", (json_int_t)a.item_id, "state", state, "mode", a.mode, "lease_expires_at", expires);
+                     "item_id", (json_int_t)a.item_id, "state", state, "mode",
+                     strcmp(a.mode, "quiz") == 0 ? "quiz" : "work", "lease_expires_at", expires);
     if (a.judgment_id)
         json_object_set_new(*out, "judgment_id", json_integer(a.judgment_id));
     return 0;

@@ -9,25 +9,63 @@
 #include "annotate/project.h"
 #include "core/json.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* The tables below leave `choices` out except for T_ENUM fields. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 typedef struct {
     const char *key;
-    enum { T_INT, T_NUM, T_BOOL } type;
+    enum { T_INT, T_NUM, T_BOOL, T_ENUM } type;
     double min, max, def;
+    const char *const *choices;   /* T_ENUM: allowed strings, the first is the default */
 } field;
+
+static const char *const consensus_methods[] = {"dawid_skene", "weighted_vote", "majority", NULL};
+static const char *const inspection_levels[] = {"II", "I", "III", "S-1", "S-2", "S-3", "S-4", NULL};
 
 static const field top_fields[] = {
     {"overlap", T_INT, 1, 100, 3},       {"max_overlap", T_INT, 1, 100, 5},
     {"gold_rate", T_NUM, 0, 1, 0.1},     {"min_trust", T_NUM, 0, 1, 0.7},
     {"lease_seconds", T_INT, 10, 86400, 600}, {"per_worker_cap", T_INT, 0, 1000000000, 0},
+    /* Below this confidence after overlap judgments an item gets more, up to
+     * max_overlap; still below it at max_overlap, it goes to review. */
+    {"min_confidence", T_NUM, 0, 1, 0.7},
     {NULL, T_INT, 0, 0, 0},
+};
+/* Thresholds of the comparison with gold (qa/compare.h). */
+static const field gold_fields[] = {
+    {"bbox_iou", T_NUM, 0.01, 1, 0.5},    {"segment_iou", T_NUM, 0.01, 1, 0.5},
+    {"polygon_iou", T_NUM, 0.01, 1, 0.5}, {"keypoint_dist", T_NUM, 0.0001, 1, 0.05},
+    {"keypoint_px", T_NUM, 0.0001, 100000, 10}, {"max_wer", T_NUM, 0, 1, 0.1},
+    {"multi_jaccard", T_NUM, 0, 1, 1.0},
+    {NULL, T_INT, 0, 0, 0},
+};
+/* Trust = (gold correct + prior_correct) / (gold seen + prior_correct + prior_wrong). */
+static const field trust_fields[] = {
+    {"prior_correct", T_NUM, 0, 1000, 3}, {"prior_wrong", T_NUM, 0, 1000, 1}, {NULL, T_INT, 0, 0, 0},
+};
+static const field consensus_fields[] = {
+    {"choice", T_ENUM, 0, 0, 0, consensus_methods}, {NULL, T_INT, 0, 0, 0},
+};
+/* Automatic checks (0 / false = off). */
+static const field checks_fields[] = {
+    {"min_box_px", T_NUM, 0, 100000, 2},      {"segments_overlap", T_BOOL, 0, 1, 1},
+    {"empty_transcription", T_BOOL, 0, 1, 1}, {"min_duration_ms", T_INT, 0, 86400000, 0},
+    {"same_answer_min", T_INT, 0, 1000000, 20}, {NULL, T_INT, 0, 0, 0},
 };
 static const field quiz_fields[] = {
     {"size", T_INT, 0, 100, 4}, {"pass", T_NUM, 0, 1, 0.75}, {NULL, T_INT, 0, 0, 0},
 };
-static const field review_fields[] = {{"sample_rate", T_NUM, 0, 1, 0.0}, {NULL, T_INT, 0, 0, 0}};
-static const field acceptance_fields[] = {{"aql", T_NUM, 0.01, 100, 1.0}, {NULL, T_INT, 0, 0, 0}};
+/* Reviewers: managers, and workers whose trust reaches reviewer_trust. */
+static const field review_fields[] = {
+    {"sample_rate", T_NUM, 0, 1, 0.0}, {"reviewer_trust", T_NUM, 0, 1, 0.9},
+    {"lease_seconds", T_INT, 10, 86400, 600}, {NULL, T_INT, 0, 0, 0},
+};
+static const field acceptance_fields[] = {
+    {"aql", T_NUM, 0.01, 1000, 1.0}, {"level", T_ENUM, 0, 0, 0, inspection_levels}, {NULL, T_INT, 0, 0, 0},
+};
 static const field prelabel_fields[] = {
     {"show", T_BOOL, 0, 1, 0}, {"auto_accept", T_NUM, 0, 1, 0.95}, {"verify_rate", T_NUM, 0, 1, 0.1},
     {NULL, T_INT, 0, 0, 0},
@@ -38,7 +76,8 @@ static const struct {
     const field *fields;
 } sections[] = {
     {"quiz", quiz_fields}, {"review", review_fields}, {"acceptance", acceptance_fields},
-    {"prelabel", prelabel_fields}, {NULL, NULL},
+    {"prelabel", prelabel_fields}, {"gold", gold_fields}, {"trust", trust_fields},
+    {"consensus", consensus_fields}, {"checks", checks_fields}, {NULL, NULL},
 };
 
 /* Copies each field of `fields` from in (may be NULL) to out, validated, or its default. */
@@ -70,10 +109,30 @@ static int fill(json_t *in, const field *fields, const char *where, json_t *out,
             double x = f->def;
             rc = in ? tly_json_get_number(in, f->key, 0, f->min, f->max, &x, &sub) : 1;
             val = json_real(x);
-        } else {
+        } else if (f->type == T_BOOL) {
             int x = f->def != 0;
             rc = in ? tly_json_get_bool(in, f->key, 0, &x, &sub) : 1;
             val = json_boolean(x);
+        } else {
+            json_t *given = in ? json_object_get(in, f->key) : NULL;
+            const char *x = f->choices[0];
+            rc = 1;
+            if (given && !json_is_null(given)) {
+                int ok = 0;
+                for (int c = 0; json_is_string(given) && f->choices[c] && !ok; c++)
+                    if (strcmp(f->choices[c], json_string_value(given)) == 0) {
+                        x = f->choices[c];
+                        ok = 1;
+                    }
+                if (!ok) {
+                    char list[160] = "";
+                    for (int c = 0; f->choices[c]; c++)
+                        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c ? ", " : "",
+                                 f->choices[c]);
+                    rc = tly_fail(&sub, TLY_E_INVALID, "invalid", "'%s' must be one of: %s", f->key, list);
+                }
+            }
+            val = json_string(x);
         }
         if (rc < 0) {
             json_decref(val);
@@ -122,4 +181,41 @@ json_t *tly_workflow_normalize(json_t *workflow, tly_error *err)
 fail:
     json_decref(out);
     return NULL;
+}
+
+static const field *find_field(const char *section, const char *key)
+{
+    const field *fields = top_fields;
+    if (section) {
+        fields = NULL;
+        for (int s = 0; sections[s].key && !fields; s++)
+            if (strcmp(sections[s].key, section) == 0)
+                fields = sections[s].fields;
+    }
+    for (const field *f = fields; f && f->key; f++)
+        if (strcmp(f->key, key) == 0)
+            return f;
+    return NULL;
+}
+
+double tly_workflow_number(json_t *workflow, const char *section, const char *key)
+{
+    json_t *obj = section ? json_object_get(workflow, section) : workflow;
+    json_t *v = json_object_get(obj, key);
+    if (json_is_number(v))
+        return json_number_value(v);
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    const field *f = find_field(section, key);
+    return f ? f->def : 0;
+}
+
+const char *tly_workflow_string(json_t *workflow, const char *section, const char *key)
+{
+    json_t *obj = section ? json_object_get(workflow, section) : workflow;
+    json_t *v = json_object_get(obj, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    const field *f = find_field(section, key);
+    return f && f->type == T_ENUM ? f->choices[0] : "";
 }

@@ -193,7 +193,8 @@ static void prepare(tly_ingest *ing, file_work *w)
     snprintf(it->name, sizeof it->name, "%s", w->bf.name);
     memcpy(it->sha256, w->lf.sha256, sizeof it->sha256);
     it->size = (int64_t)w->lf.size;
-    snprintf(it->state, sizeof it->state, "new");
+    /* A manifest's test question waits in state 'gold', never walked as work. */
+    snprintf(it->state, sizeof it->state, "%s", w->bf.gold ? "gold" : "new");
     w->state = W_READY;
 }
 

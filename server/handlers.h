@@ -46,4 +46,17 @@ void h_item_waveform(tly_req *r);
 void h_item_gold_put(tly_req *r);
 void h_item_gold_delete(tly_req *r);
 
+/* handlers_quality.c */
+void h_result_list(tly_req *r);
+void h_item_result(tly_req *r);
+void h_worker_list(tly_req *r);
+void h_review_next(tly_req *r);
+void h_review_submit(tly_req *r);
+void h_lot_draw(tly_req *r);
+void h_lot_list(tly_req *r);
+void h_lot_get(tly_req *r);
+void h_lot_verdicts(tly_req *r);
+void h_item_history(tly_req *r);
+void h_judgment_import(tly_req *r);
+
 #endif

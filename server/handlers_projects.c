@@ -1,5 +1,6 @@
 /* handlers_projects.c -- projects: create, list, show, stats. */
 #include "server/handlers.h"
+#include "qa/crowd.h"
 #include "annotate/project.h"
 
 #include <string.h>
@@ -10,7 +11,11 @@ void h_project_create(tly_req *r)
     tly_error err;
     if (tly_project_create(r->app->store, r->json, r->user.id, &p, &err) < 0)
         return http_reply_error(r, &err);
-    http_reply_json(r, MHD_HTTP_CREATED, tly_project_json(&p));
+    json_t *body = tly_project_json(&p);
+    json_t *warnings = tly_crowd_warnings(r->app->store, &p);
+    if (warnings)
+        json_object_set_new(body, "warnings", warnings);
+    http_reply_json(r, MHD_HTTP_CREATED, body);
     tly_project_clear(&p);
 }
 
@@ -43,27 +48,3 @@ void h_project_get(tly_req *r)
     tly_project_clear(&p);
 }
 
-void h_project_stats(tly_req *r)
-{
-    tly_project p = {0};
-    tly_error err;
-    json_t *counts = NULL;
-    if (tly_store_project_get(r->app->store, r->ids[0], &p, &err) < 0 ||
-        tly_store_item_counts(r->app->store, r->ids[0], &counts, &err) < 0) {
-        tly_project_clear(&p);
-        return http_reply_error(r, &err);
-    }
-    json_int_t total = 0;
-    const char *state;
-    json_t *v;
-    json_object_foreach(counts, state, v)
-        if (strcmp(state, "gold") != 0)
-            total += json_integer_value(v);
-    json_t *gold = json_object_get(counts, "gold");
-    json_t *body = json_pack("{s:I,s:I,s:I}", "project_id", (json_int_t)p.id, "items_total", total, "gold",
-                             gold ? json_integer_value(gold) : 0);
-    json_object_del(counts, "gold");
-    json_object_set_new(body, "items", counts);
-    http_reply_json(r, MHD_HTTP_OK, body);
-    tly_project_clear(&p);
-}

@@ -3,15 +3,17 @@
 #include "server/handlers.h"
 #include "annotate/project.h"
 #include "annotate/work.h"
+#include "qa/crowd.h"
 #include "core/timeutil.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void h_work_next(tly_req *r)
 {
     json_t *task = NULL;
     tly_error err;
-    if (tly_work_next(r->app->store, r->ids[0], &r->user, &task, &err) < 0)
+    if (tly_crowd_next(r->app->store, r->ids[0], &r->user, &task, &err) < 0)
         return http_reply_error(r, &err);
     if (!task)
         return http_reply_empty(r, MHD_HTTP_NO_CONTENT);
@@ -22,7 +24,7 @@ void h_work_submit(tly_req *r)
 {
     json_t *out = NULL;
     tly_error err;
-    if (tly_work_submit(r->app->store, r->ids[0], &r->user, r->json, &out, &err) < 0)
+    if (tly_crowd_submit(r->app->store, r->ids[0], &r->user, r->json, &out, &err) < 0)
         return http_reply_error(r, &err);
     http_reply_json(r, MHD_HTTP_OK, out);
 }
@@ -65,7 +67,13 @@ static void reply_project_or_error(tly_req *r, int rc, tly_project *p, const tly
 {
     if (rc < 0)
         return http_reply_error(r, err);
-    http_reply_json(r, MHD_HTTP_OK, tly_project_json(p));
+    json_t *body = tly_project_json(p);
+    /* Starting (or changing) a project is when the manager must hear about a
+     * shortage of test questions. */
+    json_t *warnings = strcmp(p->state, "active") == 0 ? tly_crowd_warnings(r->app->store, p) : NULL;
+    if (warnings)
+        json_object_set_new(body, "warnings", warnings);
+    http_reply_json(r, MHD_HTTP_OK, body);
     tly_project_clear(p);
 }
 

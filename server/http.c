@@ -382,7 +382,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue(r);
     if (r->route->flags & F_JSON_BODY) {
         tly_error err;
-        if (r->body.len == 0 && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+        if (r->body.len == 0 && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0 &&
+            !(r->route->flags & F_JSON_OPTIONAL)) {
             http_reply_errorf(r, TLY_E_INVALID, "invalid_json", "a JSON object body is required");
             return queue(r);
         }

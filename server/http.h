@@ -34,7 +34,8 @@ enum {
     R_PUBLIC = 1 << 8,                /* no token needed */
 };
 
-enum { F_JSON_BODY = 1, F_STREAM_BODY = 2, F_HIDE_FROM_WORKER = 4 };
+/* F_JSON_OPTIONAL: with F_JSON_BODY, an empty body is allowed (r->json stays NULL). */
+enum { F_JSON_BODY = 1, F_STREAM_BODY = 2, F_HIDE_FROM_WORKER = 4, F_JSON_OPTIONAL = 8 };
 
 typedef struct {
     const char *method;

@@ -9,6 +9,7 @@
  * timeouts), and a job cut off by a crash is simply claimed again after restart.
  */
 #include "server/app.h"
+#include "qa/results.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -75,6 +76,8 @@ static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
 {
     if (strcmp(job->kind, TLY_JOB_INGEST_FILE) == 0 || strcmp(job->kind, TLY_JOB_EXPAND_BATCH) == 0)
         return tly_ingest_run_job(jr->app->ingest, job, err);
+    if (strcmp(job->kind, TLY_JOB_AGGREGATE) == 0)
+        return tly_quality_aggregate(jr->app->store, job->ref_id, err);
     return tly_fail(err, TLY_E_INTERNAL, "unknown_job", "no runner for job kind '%s'", job->kind);
 }
 

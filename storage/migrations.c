@@ -169,6 +169,110 @@ static const struct migration steps[] = {
      "  created_at BIGINT NOT NULL);"
      "CREATE INDEX judgments_project ON judgments (project_id, id);"
      "CREATE INDEX judgments_item ON judgments (item_id, id);"},
+
+    {3, "quality: gold, standing, results, review, acceptance, history",
+     /* Judgments an item needs beyond the workflow's overlap: raised by dynamic
+      * overlap, by rework, and when a stopped worker's judgments are excluded. */
+     "ALTER TABLE items ADD COLUMN extra INTEGER NOT NULL DEFAULT 0;"
+     /* The acceptance lot a finished item is in (0 = none yet). */
+     "ALTER TABLE items ADD COLUMN lot_id BIGINT NOT NULL DEFAULT 0;"
+     /* Test questions are items in state 'gold': dispatch never walks them as work. */
+     "UPDATE items SET state = 'gold' WHERE gold IS NOT NULL AND state = 'new';"
+     "ALTER TABLE assignments ADD COLUMN gold INTEGER NOT NULL DEFAULT 0;"
+     /* gold: on a test question (then correct says how it went); excluded: why the
+      * judgment no longer counts (worker_stopped, rejected), NULL while it counts;
+      * source: crowd, or import for judgments collected elsewhere. */
+     "ALTER TABLE judgments ADD COLUMN gold INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE judgments ADD COLUMN correct INTEGER;"
+     "ALTER TABLE judgments ADD COLUMN excluded TEXT;"
+     "ALTER TABLE judgments ADD COLUMN source TEXT NOT NULL DEFAULT 'crowd';"
+     "CREATE INDEX judgments_worker ON judgments (project_id, worker_id, id);"
+     "CREATE INDEX jobs_kind_ref ON jobs (kind, ref_id, state);"
+
+     /* A worker's standing in a project: quiz or work mode, gold record, trust. */
+     "CREATE TABLE project_workers ("
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  worker_id BIGINT NOT NULL,"
+     "  mode TEXT NOT NULL,"                 /* quiz | work */
+     "  status TEXT NOT NULL,"               /* active | failed | stopped */
+     "  quiz_seen INTEGER NOT NULL DEFAULT 0,"
+     "  quiz_correct INTEGER NOT NULL DEFAULT 0,"
+     "  gold_seen INTEGER NOT NULL DEFAULT 0,"
+     "  gold_correct INTEGER NOT NULL DEFAULT 0,"
+     "  trust REAL NOT NULL,"
+     "  reason TEXT,"
+     "  flags TEXT,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL,"
+     "  PRIMARY KEY (project_id, worker_id));"
+
+     /* The aggregated label of an item. Only items in review, done or released have
+      * one: an item that goes back to labeling loses it. */
+     "CREATE TABLE results ("
+     "  item_id BIGINT PRIMARY KEY REFERENCES items (id),"
+     "  project_id BIGINT NOT NULL,"
+     "  answer TEXT NOT NULL,"
+     "  confidence REAL NOT NULL,"
+     "  method TEXT NOT NULL,"
+     "  detail TEXT,"
+     "  judgments INTEGER NOT NULL,"
+     "  flags TEXT,"
+     "  updated_at BIGINT NOT NULL);"
+     "CREATE INDEX results_project ON results (project_id, item_id);"
+
+     /* What happened to an item after ingest: rounds, verdicts, rework. */
+     "CREATE TABLE item_events ("
+     "  id @PK@,"
+     "  item_id BIGINT NOT NULL,"
+     "  project_id BIGINT NOT NULL,"
+     "  at BIGINT NOT NULL,"
+     "  actor BIGINT NOT NULL DEFAULT 0,"
+     "  kind TEXT NOT NULL,"
+     "  detail TEXT);"
+     "CREATE INDEX item_events_item ON item_events (item_id, id);"
+
+     /* A review lease and, once given, its verdict. */
+     "CREATE TABLE reviews ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL,"
+     "  item_id BIGINT NOT NULL REFERENCES items (id),"
+     "  reviewer_id BIGINT NOT NULL,"
+     "  state TEXT NOT NULL,"               /* leased | done */
+     "  reason TEXT,"
+     "  verdict TEXT,"                      /* accept | reject | fix */
+     "  answer TEXT,"
+     "  comment TEXT,"
+     "  leased_at BIGINT NOT NULL,"
+     "  expires_at BIGINT NOT NULL,"
+     "  finished_at BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX reviews_item ON reviews (item_id, state, expires_at);"
+     "CREATE INDEX reviews_reviewer ON reviews (reviewer_id, project_id, state, expires_at);"
+
+     /* Customer acceptance: a lot of finished items, its plan, its sample. */
+     "CREATE TABLE lots ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  state TEXT NOT NULL,"               /* open | accepted | rejected */
+     "  lot_size BIGINT NOT NULL,"
+     "  sample_size BIGINT NOT NULL,"
+     "  accept_number INTEGER NOT NULL,"
+     "  reject_number INTEGER NOT NULL,"
+     "  aql REAL NOT NULL,"
+     "  code_letter TEXT NOT NULL,"
+     "  seed BIGINT NOT NULL,"
+     "  created_by BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  decided_at BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX lots_project ON lots (project_id, id);"
+     "CREATE TABLE lot_items ("
+     "  lot_id BIGINT NOT NULL REFERENCES lots (id),"
+     "  item_id BIGINT NOT NULL,"
+     "  sampled INTEGER NOT NULL DEFAULT 0,"
+     "  verdict TEXT,"                      /* ok | defect, for sampled items */
+     "  comment TEXT,"
+     "  judged_by BIGINT NOT NULL DEFAULT 0,"
+     "  judged_at BIGINT NOT NULL DEFAULT 0,"
+     "  PRIMARY KEY (lot_id, item_id));"},
 };
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)

@@ -233,6 +233,16 @@ int64_t sq_col_i64(const sq_row *r, int col)
     return r->drv->column_int64(r->stmt, col);
 }
 
+double sq_col_double(const sq_row *r, int col)
+{
+    return r->drv->column_double(r->stmt, col);
+}
+
+int sq_col_is_null(const sq_row *r, int col)
+{
+    return r->drv->column_is_null(r->stmt, col);
+}
+
 void sq_col_copy(const sq_row *r, int col, char *dst, size_t dstsz)
 {
     const char *v = r->drv->column_text(r->stmt, col);

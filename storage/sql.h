@@ -142,6 +142,8 @@ void sq_list_free(void *list, size_t n, size_t recsz, sq_clear_fn clear);
 
 /* Column readers for row functions. */
 int64_t sq_col_i64(const sq_row *r, int col);
+double sq_col_double(const sq_row *r, int col);
+int sq_col_is_null(const sq_row *r, int col);
 /* Copy text (NULL -> "") into a fixed buffer, truncating. */
 void sq_col_copy(const sq_row *r, int col, char *dst, size_t dstsz);
 /* malloc'd copy, or NULL for SQL NULL. -1 on out-of-memory. */
@@ -173,5 +175,21 @@ int64_t sq_page_limit(int limit);
 int sq_migrate(tly_store *st, tly_error *err);
 /* Replace every `token` in sql by repl; malloc'd result or NULL. */
 char *sq_substitute(const char *sql, const char *token, const char *repl);
+
+/* store_work.c: judgment rows, shared with store_quality.c. */
+#define SQ_JUDGMENT_COLS \
+    "id, project_id, item_id, assignment_id, worker_id, answer, duration_ms, created_at, gold," \
+    " COALESCE(correct, -1), COALESCE(excluded, ''), source"
+int sq_read_judgment(const sq_row *r, void *ctx, tly_error *err);   /* into a tly_judgment */
+void sq_clear_judgment(void *j);
+/* Queues the project's aggregation job (once: not if one is already queued). */
+int sq_queue_aggregation(tly_store *st, int64_t project_id, int64_t now_ms, tly_error *err);
+/* Counts a new judgment on a work item ('labeled' at overlap + extra, then queues the
+ * aggregation). */
+int sq_item_count_judgment(tly_store *st, int64_t project_id, int64_t item_id, int overlap, int64_t now_ms,
+                           tly_error *err);
+
+/* store_quality.c: reads column 0 into an int64_t record (lists of ids). */
+int sq_read_id(const sq_row *r, void *ctx, tly_error *err);
 
 #endif

@@ -207,7 +207,9 @@ int tly_store_item_get(tly_store *st, int64_t id, tly_item *out, tly_error *err)
 /* state NULL = any state. */
 int tly_store_item_list(tly_store *st, int64_t project_id, const char *state, int64_t after_id,
                         int limit, tly_item **out, size_t *n_out, tly_error *err);
-/* gold NULL clears the gold answer. */
+/* Marks a test question (state 'gold', where dispatch does not walk it as work);
+ * gold NULL clears it and the item is work again ('new', or 'labeling' when it has
+ * judgments). */
 int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *err);
 /* {"new": 12, ...}: item counts of a project by state (new reference). Also "gold": n. */
 int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
@@ -219,7 +221,8 @@ typedef struct {
     int64_t item_id;
     int64_t worker_id;
     char state[12];           /* "leased" | "submitted" | "skipped"; see expired below */
-    char mode[8];             /* "work" (the quality round adds "quiz") */
+    char mode[8];             /* "quiz" | "work" | "import" */
+    int gold;                 /* the item is a test question */
     int64_t leased_at;
     int64_t expires_at;       /* a "leased" assignment at or past this is expired */
     int64_t finished_at;
@@ -227,29 +230,44 @@ typedef struct {
 } tly_assignment;
 
 typedef struct {
-    int overlap;              /* judgments an item gets in total */
+    int overlap;              /* judgments an item gets (plus the item's own extra) */
     int64_t lease_ms;
     int64_t per_worker_cap;   /* judgments + active leases a worker may have; 0 = no cap */
+    int gold;                 /* lease a test question (state 'gold') instead of work */
+    const char *mode;         /* written to the assignment: "quiz" | "work" (NULL = "work") */
 } tly_dispatch_rules;
 
 /* In one write transaction: if the worker holds an unexpired lease in the project,
  * returns it again; otherwise picks the next eligible item -- never one the worker
- * had before, only while judgments + unexpired leases < overlap, items closest to
- * completion first, then oldest batch, then oldest item -- and leases it.
- * Returns 0 with *out filled, 1 when nothing is eligible, -1 on error. */
+ * had before, only while judgments + unexpired leases < overlap + extra, items closest to
+ * completion first, then oldest batch, then oldest item -- and leases it. With
+ * rules->gold, picks instead a test question the worker has never had, in an order
+ * shuffled per worker. Returns 0 with *out filled, 1 when nothing is eligible, -1 on
+ * error. */
 int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
                        const tly_dispatch_rules *rules, int64_t now_ms, tly_assignment *out,
                        tly_error *err);
 int tly_store_assignment_get(tly_store *st, int64_t id, tly_assignment *out, tly_error *err);
 /* Records the judgment of a leased assignment in one transaction (judgment row,
- * assignment submitted, item's judged count and state). CONFLICT with code
- * "already_submitted", "assignment_skipped" or "lease_expired" otherwise. */
+ * assignment submitted, item's judged count and state; when the item has all its
+ * judgments it becomes 'labeled' and its project's aggregation job is queued). On a
+ * test question the item is left alone and correct (0 / 1) is recorded with the
+ * judgment; pass -1 for work. CONFLICT with code "already_submitted",
+ * "assignment_skipped" or "lease_expired" otherwise. */
 int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
-                           int64_t duration_ms, int overlap, int64_t now_ms,
+                           int64_t duration_ms, int overlap, int correct, int64_t now_ms,
                            int64_t *judgment_id, tly_error *err);
+/* The same inside the caller's transaction (tly_store_begin first): for a judgment
+ * whose consequences (the worker's standing) must commit with it. */
+int tly_store_judgment_add_here(tly_store *st, int64_t assignment_id, const char *answer_json,
+                                int64_t duration_ms, int overlap, int correct, int64_t now_ms,
+                                int64_t *judgment_id, tly_error *err);
 /* Frees the lease; the worker keeps never getting that item. CONFLICT
  * "already_submitted" if it was submitted; skipping twice is fine. */
 int tly_store_assignment_skip(tly_store *st, int64_t id, int64_t now_ms, tly_error *err);
+/* The worker's unexpired lease in the project: 0 (in *out), 1 if none, -1 on error. */
+int tly_store_worker_lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t now_ms,
+                           tly_assignment *out, tly_error *err);
 /* 1 if the worker holds an unexpired lease on the item, 0 if not, -1 on error. */
 int tly_store_lease_held(tly_store *st, int64_t item_id, int64_t worker_id, int64_t now_ms,
                          tly_error *err);
@@ -263,6 +281,10 @@ typedef struct {
     json_t *answer;
     int64_t duration_ms;
     int64_t created_at;
+    int gold;                 /* on a test question */
+    int correct;              /* gold: 1 / 0; -1 otherwise */
+    char excluded[24];        /* "" while it counts; else why not ("worker_stopped", ...) */
+    char source[8];           /* "crowd" | "import" */
 } tly_judgment;
 
 void tly_judgment_clear(tly_judgment *j);
@@ -314,5 +336,207 @@ int tly_store_job_release_owner(tly_store *st, const char *owner, int64_t *relea
                                 tly_error *err);
 int tly_store_job_counts(tly_store *st, int64_t *queued, int64_t *running, int64_t *failed,
                          tly_error *err);
+
+/* ---- quality: a worker's standing in a project (store_quality.c) ------------------ */
+typedef struct {
+    int64_t project_id;
+    int64_t worker_id;
+    char mode[8];             /* "quiz" | "work" */
+    char status[12];          /* "active" | "failed" (quiz) | "stopped" (trust) */
+    int64_t quiz_seen, quiz_correct;
+    int64_t gold_seen, gold_correct;   /* all test questions, quiz included */
+    double trust;
+    char reason[160];         /* why failed / stopped, "" otherwise */
+    json_t *flags;            /* automatic-check flags on the worker (array) or NULL */
+    int64_t created_at, updated_at;
+    /* Filled by list (counted, not stored): */
+    int64_t judgments;        /* work judgments that count */
+    int64_t excluded;         /* work judgments excluded */
+} tly_project_worker;
+
+void tly_project_worker_clear(tly_project_worker *w);
+void tly_project_worker_list_free(tly_project_worker *list, size_t n);
+int tly_store_project_worker_get(tly_store *st, int64_t project_id, int64_t worker_id,
+                                 tly_project_worker *out, tly_error *err);
+/* Inserts the row unless it exists (then leaves it as it is). */
+int tly_store_project_worker_create(tly_store *st, const tly_project_worker *in, tly_error *err);
+/* Writes mode, status, the four gold counters, trust, reason and flags. */
+int tly_store_project_worker_update(tly_store *st, const tly_project_worker *w, tly_error *err);
+/* By worker id, with judgments / excluded counted. */
+int tly_store_project_worker_list(tly_store *st, int64_t project_id, int64_t after_worker_id,
+                                  int limit, tly_project_worker **out, size_t *n_out,
+                                  tly_error *err);
+/* Work-mode assignments the worker was handed in the project (skipped ones not
+ * counted), and how many of them were test questions: what gold mixing steers by. */
+int tly_store_work_mix(tly_store *st, int64_t project_id, int64_t worker_id, int64_t *tasks,
+                       int64_t *gold, tly_error *err);
+/* Test questions of the project the worker has never been given. */
+int tly_store_gold_unseen(tly_store *st, int64_t project_id, int64_t worker_id, int64_t *out,
+                          tly_error *err);
+/* In the caller's transaction: every counting work judgment of the worker in the
+ * project on an item not yet released is excluded (reason), those items lose the
+ * judgment (and their result) and go back to labeling, and the worker's open
+ * leases are cancelled. *items_out = how many items went back. */
+int tly_store_worker_exclude(tly_store *st, int64_t project_id, int64_t worker_id,
+                             const char *reason, int64_t now_ms, int64_t *items_out,
+                             tly_error *err);
+
+/* ---- quality: judgments for aggregation ------------------------------------------ */
+/* Every judgment of the project that counts (not excluded), test questions included,
+ * in id order, to fn; stops at fn's -1. Returns the number seen or -1. */
+int64_t tly_store_judgment_each(tly_store *st, int64_t project_id,
+                                int (*fn)(const tly_judgment *j, void *ctx), void *ctx,
+                                tly_error *err);
+/* The counting judgments of one item, by id. */
+int tly_store_item_judgments(tly_store *st, int64_t item_id, tly_judgment **out, size_t *n_out,
+                             tly_error *err);
+
+/* Queues the project's aggregation job, unless one is queued already. */
+int tly_store_queue_aggregation(tly_store *st, int64_t project_id, tly_error *err);
+
+/* ---- quality: item state moves ----------------------------------------------------- */
+/* Moves the item from `from` (NULL = any) to `to`, adding extra_delta to its extra
+ * judgments. CONFLICT ("state_changed") if it is not in `from`. Moving to 'new' or
+ * 'labeling' drops its result; moving anywhere but 'done' / 'released' takes it out
+ * of its lot. */
+int tly_store_item_move(tly_store *st, int64_t item_id, const char *from, const char *to,
+                        int extra_delta, tly_error *err);
+/* Rework: excludes the item's counting judgments (reason), resets its count and
+ * extra, drops its result and puts it back to labeling. Caller's transaction. */
+int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err);
+/* Ids of a project's items in a state, by id (keyset after_id), at most limit. */
+int tly_store_item_ids(tly_store *st, int64_t project_id, const char *state, int64_t after_id,
+                       int limit, int64_t **out, size_t *n_out, tly_error *err);
+
+/* ---- quality: results ---------------------------------------------------------------- */
+typedef struct {
+    int64_t item_id;
+    int64_t project_id;
+    json_t *answer;           /* keyed by control name */
+    double confidence;
+    char method[32];
+    json_t *detail;           /* per control {"method","confidence"}; may be NULL */
+    int64_t judgments;        /* trusted judgments it was made from */
+    json_t *flags;            /* automatic-check flags (array) or NULL */
+    int64_t updated_at;
+    char item_state[16];      /* filled when read */
+} tly_result;
+
+void tly_result_clear(tly_result *r);
+void tly_result_list_free(tly_result *list, size_t n);
+/* Insert or replace. */
+int tly_store_result_put(tly_store *st, const tly_result *r, tly_error *err);
+int tly_store_result_get(tly_store *st, int64_t item_id, tly_result *out, tly_error *err);
+/* state NULL = results of items in any state (review, done, released). */
+int tly_store_result_list(tly_store *st, int64_t project_id, const char *state, int64_t after_item_id,
+                          int limit, tly_result **out, size_t *n_out, tly_error *err);
+/* Released results: count and mean confidence (the estimated accuracy). */
+int tly_store_result_summary(tly_store *st, int64_t project_id, const char *state, int64_t *n,
+                             double *mean_confidence, tly_error *err);
+
+/* ---- quality: item history ------------------------------------------------------------ */
+/* actor 0 = Tally itself. detail may be NULL. */
+int tly_store_item_event(tly_store *st, int64_t item_id, int64_t project_id, int64_t actor,
+                         const char *kind, json_t *detail, tly_error *err);
+/* {"items":[{"id","at"(ms),"actor","kind","detail"}]} in order; new reference. */
+int tly_store_item_events(tly_store *st, int64_t item_id, int64_t after_id, int limit, json_t **out,
+                          tly_error *err);
+
+/* ---- quality: reviews (store_review.c) --------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    int64_t item_id;
+    int64_t reviewer_id;
+    char state[8];            /* "leased" | "done" */
+    char reason[24];
+    char verdict[8];          /* "" until given: "accept" | "reject" | "fix" */
+    json_t *answer;           /* fix: the reviewer's answer */
+    char *comment;
+    int64_t leased_at, expires_at, finished_at;
+} tly_review;
+
+void tly_review_clear(tly_review *r);
+/* The reviewer's unexpired review lease in the project, else a new lease on the
+ * oldest item in state 'review' that nobody else holds -- and, when
+ * exclude_own_work, that the reviewer did not judge. 0, 1 (nothing to review), -1. */
+int tly_store_review_next(tly_store *st, int64_t project_id, int64_t reviewer_id,
+                          int exclude_own_work, int64_t lease_ms, int64_t now_ms,
+                          tly_review *out, tly_error *err);
+int tly_store_review_get(tly_store *st, int64_t id, tly_review *out, tly_error *err);
+/* In the caller's transaction: records the verdict of a leased, unexpired review.
+ * CONFLICT "already_reviewed" / "lease_expired" otherwise. */
+int tly_store_review_finish(tly_store *st, int64_t id, const char *verdict, json_t *answer,
+                            const char *comment, int64_t now_ms, tly_error *err);
+/* Reviews done in the project: verdict -> count ({"accept":n,...}); new reference. */
+int tly_store_review_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
+
+/* ---- quality: acceptance lots ---------------------------------------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    char state[12];           /* "open" | "accepted" | "rejected" */
+    int64_t lot_size, sample_size;
+    int accept_number, reject_number;
+    double aql;
+    char code_letter[4];
+    int64_t seed;
+    int64_t created_by, created_at, decided_at;
+    int64_t judged, defects;  /* counted when read */
+} tly_lot;
+
+typedef struct {
+    int64_t lot_id;
+    int64_t item_id;
+    int sampled;
+    char verdict[8];          /* "" | "ok" | "defect" */
+    char *comment;
+    int64_t judged_by, judged_at;
+} tly_lot_item;
+
+void tly_lot_item_clear(tly_lot_item *li);
+void tly_lot_item_list_free(tly_lot_item *list, size_t n);
+void tly_lot_list_free(tly_lot *list, size_t n);
+/* In one transaction: the lot row, one lot_items row per item (sampled[i] != 0 for
+ * the sample), and the items' lot_id. Items must be 'done' and in no lot
+ * (CONFLICT "state_changed" otherwise). Sets in->id. */
+int tly_store_lot_create(tly_store *st, tly_lot *in, const int64_t *items, const unsigned char *sampled,
+                         size_t n, tly_error *err);
+int tly_store_lot_get(tly_store *st, int64_t id, tly_lot *out, tly_error *err);
+int tly_store_lot_list(tly_store *st, int64_t project_id, int64_t after_id, int limit, tly_lot **out,
+                       size_t *n_out, tly_error *err);
+int tly_store_lot_items(tly_store *st, int64_t lot_id, int sampled_only, tly_lot_item **out,
+                        size_t *n_out, tly_error *err);
+/* Records a verdict on a sampled item of an open lot (changing one is allowed while
+ * the lot is open). NOT_FOUND if the item is not in the sample, CONFLICT
+ * "lot_decided" if the lot is no longer open. */
+int tly_store_lot_verdict(tly_store *st, int64_t lot_id, int64_t item_id, const char *verdict,
+                          const char *comment, int64_t by, int64_t now_ms, tly_error *err);
+/* In the caller's transaction: the lot becomes accepted (its items 'released') or
+ * rejected (its items back to 'review' and out of the lot). */
+int tly_store_lot_decide(tly_store *st, int64_t lot_id, int accepted, int64_t now_ms, tly_error *err);
+/* Ids of finished items ('done') in no lot, by id, at most limit. */
+int tly_store_lot_candidates(tly_store *st, int64_t project_id, int64_t limit, int64_t **out,
+                             size_t *n_out, tly_error *err);
+
+/* ---- quality: project figures --------------------------------------------------------- */
+/* {"judgments","excluded_judgments","workers","workers_active","workers_failed",
+ *  "workers_stopped","mean_trust"}; new reference. */
+int tly_store_quality_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
+
+/* ---- import of outside judgments --------------------------------------------------------- */
+/* Finds or creates the worker standing for an outside worker reference: a user of
+ * role worker named "import:<project>:<ref>" that cannot sign in. */
+int tly_store_import_worker(tly_store *st, int64_t project_id, const char *ref, int64_t *worker_id,
+                            tly_error *err);
+/* In the caller's transaction: an imported judgment (an assignment of mode 'import'
+ * and its judgment), counted on the item like any other. CONFLICT
+ * "duplicate_judgment" if that worker already judged the item. */
+int tly_store_judgment_import(tly_store *st, int64_t project_id, int64_t item_id, int64_t worker_id,
+                              const char *answer_json, int overlap, int64_t now_ms,
+                              int64_t *judgment_id, tly_error *err);
+/* Item id of a project by name (first match) -- for references in imports. */
+int tly_store_item_by_name(tly_store *st, int64_t project_id, const char *name, int64_t *id_out,
+                           tly_error *err);
 
 #endif

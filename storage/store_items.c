@@ -70,7 +70,8 @@ static int check_item(const tly_item *in, const char *state, tly_error *err)
 
 int tly_store_item_insert(tly_store *st, const tly_item *in, int64_t *id_out, tly_error *err)
 {
-    const char *state = in->state[0] ? in->state : "new";
+    /* A test question is never walked as work: it waits in its own state. */
+    const char *state = in->state[0] ? in->state : in->gold ? "gold" : "new";
     tly_error e;
     int64_t id = 0;
     if (check_item(in, state, err) < 0)
@@ -124,8 +125,12 @@ int tly_store_item_list(tly_store *st, int64_t project_id, const char *state, in
 
 int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *err)
 {
-    int rc = sq_int64(st, "UPDATE items SET gold = ? WHERE id = ? RETURNING id", NULL, err, "ji",
-                      gold, id);
+    /* A test question waits in state 'gold'; cleared, it becomes work again. */
+    int rc = sq_int64(st,
+                      "UPDATE items SET gold = ?, state = CASE WHEN ? = 1 THEN 'gold'"
+                      " WHEN state = 'gold' THEN (CASE WHEN judged > 0 THEN 'labeling' ELSE 'new' END)"
+                      " ELSE state END WHERE id = ? RETURNING id",
+                      NULL, err, "jii", gold, (int64_t)(gold != NULL), id);
     return sq_found(rc, "item", id, err);
 }
 
@@ -145,10 +150,8 @@ int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_e
     if (!counts)
         return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
     if (sq_each(st,
-                "SELECT state, COUNT(*) FROM items WHERE project_id = ? GROUP BY state"
-                " UNION ALL"
-                " SELECT 'gold', COUNT(*) FROM items WHERE project_id = ? AND gold IS NOT NULL",
-                add_count, counts, err, "ii", project_id, project_id) < 0) {
+                "SELECT state, COUNT(*) FROM items WHERE project_id = ? GROUP BY state",
+                add_count, counts, err, "i", project_id) < 0) {
         json_decref(counts);
         return -1;
     }

@@ -31,12 +31,13 @@
 #include "storage/sql.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ASSIGNMENT_COLS \
     "a.id, a.project_id, a.item_id, a.worker_id, a.state, a.mode, a.leased_at, a.expires_at," \
-    " a.finished_at, COALESCE(j.id, 0)"
+    " a.finished_at, COALESCE(j.id, 0), a.gold"
 #define ASSIGNMENT_FROM " FROM assignments a LEFT JOIN judgments j ON j.assignment_id = a.id "
 
 static int read_assignment(const sq_row *r, void *ctx, tly_error *err)
@@ -52,6 +53,7 @@ static int read_assignment(const sq_row *r, void *ctx, tly_error *err)
     a->expires_at = sq_col_i64(r, 7);
     a->finished_at = sq_col_i64(r, 8);
     a->judgment_id = sq_col_i64(r, 9);
+    a->gold = (int)sq_col_i64(r, 10);
     return 0;
 }
 
@@ -66,19 +68,26 @@ int tly_store_assignment_get(tly_store *st, int64_t id, tly_assignment *out, tly
                   clear_nothing, out, sizeof *out, "assignment", err, "i", id);
 }
 
-/* The free-slot test shared by both searches: ?1 item, ?2 worker, ?3 now, ?4 overlap. */
+/* Never an item the worker had before: ?1 worker. */
+#define UNSEEN " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.worker_id = ?)"
+/* The free-slot test shared by both searches: ?1 worker, ?2 now, ?3 overlap. */
 #define ELIGIBLE                                                                              \
-    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.worker_id = ?)" \
+    UNSEEN                                                                                    \
     " AND i.judged + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id"               \
-    "   AND a.state = 'leased' AND a.expires_at > ?) < ?"
+    "   AND a.state = 'leased' AND a.expires_at > ?) < ? + i.extra"
 
 static int pick_item(tly_store *st, int64_t project_id, int64_t worker_id,
                      const tly_dispatch_rules *rules, int64_t now, int64_t *item_id,
                      tly_error *err)
 {
+    if (rules->gold)   /* a test question: any number of workers at once, each once */
+        return sq_int64(st,
+                        "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'gold'" UNSEEN
+                        " ORDER BY (i.id * 2654435761 + ?) % 1000003, i.id LIMIT 1",
+                        item_id, err, "iii", project_id, worker_id, worker_id * 40503);
     int rc = sq_int64(st,
                       "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'labeling'"
-                      " AND i.judged < ?" ELIGIBLE
+                      " AND i.judged < ? + i.extra" ELIGIBLE
                       " ORDER BY i.judged DESC, i.batch_id, i.id LIMIT 1",
                       item_id, err, "iiiii", project_id, (int64_t)rules->overlap, worker_id, now,
                       (int64_t)rules->overlap);
@@ -128,11 +137,13 @@ static int capped(tly_store *st, int64_t project_id, int64_t worker_id, const tl
 static int still_eligible(tly_store *st, int64_t item_id, int64_t worker_id, const tly_dispatch_rules *rules,
                           int64_t now, tly_error *err)
 {
-    int rc = sq_int64(st,
-                      "SELECT i.id FROM items i WHERE i.id = ? AND i.state IN ('new', 'labeling')"
-                      " AND i.judged < ?" ELIGIBLE,
-                      NULL, err, "iiiii", item_id, (int64_t)rules->overlap, worker_id, now,
-                      (int64_t)rules->overlap);
+    int rc = rules->gold ? sq_int64(st, "SELECT i.id FROM items i WHERE i.id = ? AND i.state = 'gold'" UNSEEN, NULL,
+                                    err, "ii", item_id, worker_id)
+                         : sq_int64(st,
+                                    "SELECT i.id FROM items i WHERE i.id = ? AND i.state IN ('new', 'labeling')"
+                                    " AND i.judged < ? + i.extra" ELIGIBLE,
+                                    NULL, err, "iiiii", item_id, (int64_t)rules->overlap, worker_id, now,
+                                    (int64_t)rules->overlap);
     return rc < 0 ? -1 : rc == 0;
 }
 
@@ -140,10 +151,12 @@ static int lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t i
                  const tly_dispatch_rules *rules, int64_t now, tly_assignment *out, tly_error *err)
 {
     int64_t id = 0;
+    const char *mode = rules->mode ? rules->mode : "work";
     if (sq_insert(st,
-                  "INSERT INTO assignments (project_id, item_id, worker_id, state, leased_at, expires_at)"
-                  " VALUES (?, ?, ?, 'leased', ?, ?) RETURNING id",
-                  &id, err, "iiiii", project_id, item_id, worker_id, now, now + rules->lease_ms) < 0 ||
+                  "INSERT INTO assignments (project_id, item_id, worker_id, state, mode, gold, leased_at,"
+                  " expires_at) VALUES (?, ?, ?, 'leased', ?, ?, ?, ?) RETURNING id",
+                  &id, err, "iiitiii", project_id, item_id, worker_id, mode, (int64_t)(rules->gold != 0), now,
+                  now + rules->lease_ms) < 0 ||
         sq_exec(st, "UPDATE items SET state = 'labeling' WHERE id = ? AND state = 'new'", err, "i", item_id) < 0)
         return -1;
     memset(out, 0, sizeof *out);
@@ -152,7 +165,8 @@ static int lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t i
     out->item_id = item_id;
     out->worker_id = worker_id;
     strcpy(out->state, "leased");
-    strcpy(out->mode, "work");
+    snprintf(out->mode, sizeof out->mode, "%s", mode);
+    out->gold = rules->gold != 0;
     out->leased_at = now;
     out->expires_at = now + rules->lease_ms;
     return 0;
@@ -194,25 +208,49 @@ static int check_leased(const tly_assignment *a, int64_t now, tly_error *err)
     return 0;
 }
 
+/* Queues the project's aggregation unless a run is already queued; run_after a
+ * moment away, so that judgments arriving together are aggregated together. */
+int sq_queue_aggregation(tly_store *st, int64_t project_id, int64_t now_ms, tly_error *err)
+{
+    return sq_exec(st,
+                   "INSERT INTO jobs (kind, ref_id, state, run_after, created_at, updated_at)"
+                   " SELECT 'aggregate', ?, 'queued', ?, ?, ? WHERE NOT EXISTS"
+                   " (SELECT 1 FROM jobs WHERE kind = 'aggregate' AND ref_id = ? AND state = 'queued')",
+                   err, "iiiii", project_id, now_ms + 200, now_ms, now_ms, project_id);
+}
+
+/* Counts a new judgment on its (work) item: labeled once it has overlap + extra. */
+int sq_item_count_judgment(tly_store *st, int64_t project_id, int64_t item_id, int overlap, int64_t now_ms,
+                           tly_error *err)
+{
+    if (sq_exec(st,
+                "UPDATE items SET judged = judged + 1,"
+                " state = CASE WHEN judged + 1 >= ? + extra THEN 'labeled' ELSE 'labeling' END"
+                " WHERE id = ? AND state IN ('new', 'labeling')",
+                err, "ii", (int64_t)overlap, item_id) < 0)
+        return -1;
+    int rc = sq_int64(st, "SELECT 1 FROM items WHERE id = ? AND state = 'labeled'", NULL, err, "i", item_id);
+    if (rc < 0)
+        return -1;
+    return rc == 0 ? sq_queue_aggregation(st, project_id, now_ms, err) : 0;
+}
+
 static int judgment_in_tx(tly_store *st, int64_t assignment_id, const char *answer_json,
-                          int64_t duration_ms, int overlap, int64_t now_ms, int64_t *judgment_id,
+                          int64_t duration_ms, int overlap, int correct, int64_t now_ms, int64_t *judgment_id,
                           tly_error *err)
 {
     tly_assignment a;
     if (tly_store_assignment_get(st, assignment_id, &a, err) < 0 || check_leased(&a, now_ms, err) < 0 ||
         sq_insert(st,
                   "INSERT INTO judgments (assignment_id, project_id, item_id, worker_id, answer, duration_ms,"
-                  " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                  judgment_id, err, "iiiitii", a.id, a.project_id, a.item_id, a.worker_id, answer_json,
-                  duration_ms, now_ms) < 0 ||
+                  " created_at, gold, correct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                  judgment_id, err, a.gold && correct >= 0 ? "iiiitiiii" : "iiiitiiin", a.id, a.project_id,
+                  a.item_id, a.worker_id, answer_json, duration_ms, now_ms, (int64_t)a.gold, (int64_t)correct) < 0 ||
         sq_exec(st, "UPDATE assignments SET state = 'submitted', finished_at = ? WHERE id = ?", err, "ii",
-                now_ms, a.id) < 0 ||
-        sq_exec(st,
-                "UPDATE items SET judged = judged + 1,"
-                " state = CASE WHEN judged + 1 >= ? THEN 'labeled' ELSE 'labeling' END WHERE id = ?",
-                err, "ii", (int64_t)overlap, a.item_id) < 0)
+                now_ms, a.id) < 0)
         return -1;
-    return 0;
+    /* A test question is judged for the worker's standing, not counted on the item. */
+    return a.gold ? 0 : sq_item_count_judgment(st, a.project_id, a.item_id, overlap, now_ms, err);
 }
 
 /* ---- the write combiner ------------------------------------------------------------- */
@@ -224,7 +262,7 @@ typedef struct work_op {
     tly_dispatch_rules rules;
     int64_t assignment_id, duration_ms;
     const char *answer;
-    int overlap;
+    int overlap, correct;
     /* out */
     int rc;
     tly_error err;
@@ -248,7 +286,7 @@ static int run_op(tly_store *st, work_op *op)
     if (op->kind == OP_DISPATCH)
         return dispatch_in_tx(st, op->project_id, op->worker_id, &op->rules, op->now, op->candidate, &op->out,
                               &op->err);
-    return judgment_in_tx(st, op->assignment_id, op->answer, op->duration_ms, op->overlap, op->now,
+    return judgment_in_tx(st, op->assignment_id, op->answer, op->duration_ms, op->overlap, op->correct, op->now,
                           &op->judgment_id, &op->err);
 }
 
@@ -399,12 +437,24 @@ int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
     return rc;
 }
 
+int tly_store_judgment_add_here(tly_store *st, int64_t assignment_id, const char *answer_json,
+                                int64_t duration_ms, int overlap, int correct, int64_t now_ms,
+                                int64_t *judgment_id, tly_error *err)
+{
+    int64_t id = 0;
+    if (judgment_in_tx(st, assignment_id, answer_json, duration_ms, overlap, correct, now_ms, &id, err) < 0)
+        return -1;
+    if (judgment_id)
+        *judgment_id = id;
+    return 0;
+}
+
 int tly_store_judgment_add(tly_store *st, int64_t assignment_id, const char *answer_json,
-                           int64_t duration_ms, int overlap, int64_t now_ms,
+                           int64_t duration_ms, int overlap, int correct, int64_t now_ms,
                            int64_t *judgment_id, tly_error *err)
 {
     work_op op = {.kind = OP_JUDGE, .assignment_id = assignment_id, .answer = answer_json,
-                  .duration_ms = duration_ms, .overlap = overlap, .now = now_ms};
+                  .duration_ms = duration_ms, .overlap = overlap, .correct = correct, .now = now_ms};
     if (combine(st, &op, err) < 0)
         return -1;
     if (judgment_id)
@@ -424,6 +474,12 @@ int tly_store_assignment_skip(tly_store *st, int64_t id, int64_t now_ms, tly_err
                    err, "ii", now_ms, id);
 }
 
+int tly_store_worker_lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t now_ms,
+                           tly_assignment *out, tly_error *err)
+{
+    return held_lease(st, project_id, worker_id, now_ms, out, err);
+}
+
 int tly_store_lease_held(tly_store *st, int64_t item_id, int64_t worker_id, int64_t now_ms,
                          tly_error *err)
 {
@@ -436,9 +492,7 @@ int tly_store_lease_held(tly_store *st, int64_t item_id, int64_t worker_id, int6
 
 /* ---- judgments ---------------------------------------------------------------------- */
 
-#define JUDGMENT_COLS "id, project_id, item_id, assignment_id, worker_id, answer, duration_ms, created_at"
-
-static int read_judgment(const sq_row *r, void *ctx, tly_error *err)
+int sq_read_judgment(const sq_row *r, void *ctx, tly_error *err)
 {
     tly_judgment *j = ctx;
     j->id = sq_col_i64(r, 0);
@@ -448,6 +502,10 @@ static int read_judgment(const sq_row *r, void *ctx, tly_error *err)
     j->worker_id = sq_col_i64(r, 4);
     j->duration_ms = sq_col_i64(r, 6);
     j->created_at = sq_col_i64(r, 7);
+    j->gold = (int)sq_col_i64(r, 8);
+    j->correct = (int)sq_col_i64(r, 9);
+    sq_col_copy(r, 10, j->excluded, sizeof j->excluded);
+    sq_col_copy(r, 11, j->source, sizeof j->source);
     return sq_col_json(r, 5, &j->answer, err);
 }
 
@@ -459,19 +517,19 @@ void tly_judgment_clear(tly_judgment *j)
     memset(j, 0, sizeof *j);
 }
 
-static void clear_judgment(void *j)
+void sq_clear_judgment(void *j)
 {
     tly_judgment_clear(j);
 }
 
 void tly_judgment_list_free(tly_judgment *list, size_t n)
 {
-    sq_list_free(list, n, sizeof *list, clear_judgment);
+    sq_list_free(list, n, sizeof *list, sq_clear_judgment);
 }
 
 int tly_store_judgment_get(tly_store *st, int64_t id, tly_judgment *out, tly_error *err)
 {
-    return sq_one(st, "SELECT " JUDGMENT_COLS " FROM judgments WHERE id = ?", read_judgment, clear_judgment, out,
+    return sq_one(st, "SELECT " SQ_JUDGMENT_COLS " FROM judgments WHERE id = ?", sq_read_judgment, sq_clear_judgment, out,
                   sizeof *out, "judgment", err, "i", id);
 }
 
@@ -480,12 +538,12 @@ int tly_store_judgment_list(tly_store *st, int64_t project_id, int64_t item_id, 
 {
     if (item_id)
         return sq_list(st,
-                       "SELECT " JUDGMENT_COLS " FROM judgments WHERE item_id = ? AND project_id = ? AND id > ?"
+                       "SELECT " SQ_JUDGMENT_COLS " FROM judgments WHERE item_id = ? AND project_id = ? AND id > ?"
                        " ORDER BY id LIMIT ?",
-                       read_judgment, clear_judgment, sizeof **out, (void **)out, n_out, err, "iiii", item_id,
+                       sq_read_judgment, sq_clear_judgment, sizeof **out, (void **)out, n_out, err, "iiii", item_id,
                        project_id, after_id, sq_page_limit(limit));
-    return sq_list(st, "SELECT " JUDGMENT_COLS " FROM judgments WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
-                   read_judgment, clear_judgment, sizeof **out, (void **)out, n_out, err, "iii", project_id,
+    return sq_list(st, "SELECT " SQ_JUDGMENT_COLS " FROM judgments WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                   sq_read_judgment, sq_clear_judgment, sizeof **out, (void **)out, n_out, err, "iii", project_id,
                    after_id, sq_page_limit(limit));
 }
 

@@ -617,10 +617,17 @@ static void test_workflow_defaults(void **state)
     assert_true(near(num_at(wf, "prelabel", "verify_rate"), 0.1));
     assert_int_equal(int_at(wf, NULL, "per_worker_cap"), 0);
     /* Exactly those keys. */
-    assert_int_equal(json_object_size(wf), 10);
+    assert_int_equal(json_object_size(wf), 15);
     assert_int_equal(json_object_size(json_object_get(wf, "quiz")), 2);
-    assert_int_equal(json_object_size(json_object_get(wf, "review")), 1);
-    assert_int_equal(json_object_size(json_object_get(wf, "acceptance")), 1);
+    assert_int_equal(json_object_size(json_object_get(wf, "review")), 3);
+    assert_int_equal(json_object_size(json_object_get(wf, "acceptance")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(wf, "acceptance"), "level")), "II");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(wf, "consensus"), "choice")), "dawid_skene");
+    assert_true(near(num_at(wf, NULL, "min_confidence"), 0.7));
+    assert_true(near(num_at(wf, "gold", "bbox_iou"), 0.5));
+    assert_true(near(num_at(wf, "gold", "max_wer"), 0.1));
+    assert_true(near(num_at(wf, "trust", "prior_correct"), 3));
+    assert_int_equal(int_at(wf, "checks", "same_answer_min"), 20);
     assert_int_equal(json_object_size(json_object_get(wf, "prelabel")), 3);
     json_decref(wf);
 
@@ -733,7 +740,15 @@ static void test_workflow_out_of_range(void **state)
     wf_bad("{\"quiz\":{\"pass\":1.5}}", "pass");
     wf_bad("{\"review\":{\"sample_rate\":-0.5}}", "sample_rate");
     wf_bad("{\"acceptance\":{\"aql\":0}}", "aql");
-    wf_bad("{\"acceptance\":{\"aql\":100.5}}", "aql");
+    wf_bad("{\"acceptance\":{\"aql\":1000.5}}", "aql");
+    wf_bad("{\"acceptance\":{\"level\":\"IV\"}}", "level");
+    wf_bad("{\"consensus\":{\"choice\":\"vote\"}}", "dawid_skene");
+    wf_bad("{\"consensus\":{\"choice\":3}}", "choice");
+    wf_bad("{\"min_confidence\":1.5}", "min_confidence");
+    wf_bad("{\"gold\":{\"bbox_iou\":0}}", "bbox_iou");
+    wf_bad("{\"gold\":{\"max_wer\":2}}", "max_wer");
+    wf_bad("{\"checks\":{\"min_duration_ms\":-1}}", "min_duration_ms");
+    wf_bad("{\"trust\":{\"prior_wrong\":-1}}", "prior_wrong");
     wf_bad("{\"prelabel\":{\"auto_accept\":1.1}}", "auto_accept");
     wf_bad("{\"prelabel\":{\"verify_rate\":-1}}", "verify_rate");
     /* The section is named in errors inside a section. */

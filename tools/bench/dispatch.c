@@ -550,7 +550,7 @@ static int prepare(const char *items_dir, long items, int overlap)
              "{\"name\":\"dispatch-bench-%ld\",\"media\":\"image\","
              "\"template\":{\"controls\":[{\"name\":\"label\",\"type\":\"choice\","
              "\"options\":[\"cat\",\"dog\"],\"required\":true}]},"
-             "\"workflow\":{\"overlap\":%d,\"lease_seconds\":600}}",
+             "\"workflow\":{\"overlap\":%d,\"lease_seconds\":600,\"quiz\":{\"size\":0},\"gold_rate\":0}}",
              (long)getpid(), overlap);
     long st = http(&g_admin, "POST", "/v1/projects", body, 1);
     json_t *j = st == 201 ? body_json(&g_admin) : NULL;
