@@ -95,7 +95,7 @@ static json_t *agreement(tly_store *st, const tly_project *p, tly_error *err)
         int64_t *ids = malloc((cv->n ? cv->n : 1) * sizeof *ids);
         tly_vote *votes = malloc((cv->n ? cv->n : 1) * sizeof *votes);
         double alpha = NAN, percent = NAN;
-        if (ids && votes) {
+        if (ids && votes && cv->n) {
             memcpy(ids, cv->items, cv->n * sizeof *ids);
             qsort(ids, cv->n, sizeof *ids, cmp_i64);
             size_t n_items = 0;

@@ -171,6 +171,8 @@ int tly_store_worker_exclude(tly_store *st, int64_t project_id, int64_t worker_i
                              tly_error *err)
 {
     int64_t n = 0;
+    char detail[96];
+    snprintf(detail, sizeof detail, "{\"reason\":\"%.40s\",\"worker_id\":%lld}", reason, (long long)worker_id);
     /* The items first (while their judgments still count), then the judgments. */
     if (sq_int64(st,
                  "SELECT COUNT(*) FROM items WHERE id IN (" EXCLUDABLE ") AND state NOT IN ('released', 'gold')",
@@ -183,7 +185,7 @@ int tly_store_worker_exclude(tly_store *st, int64_t project_id, int64_t worker_i
                 "INSERT INTO item_events (item_id, project_id, at, actor, kind, detail)"
                 " SELECT id, project_id, ?, 0, 'judgment_excluded', ? FROM items WHERE id IN (" EXCLUDABLE
                 ") AND state NOT IN ('released', 'gold')",
-                err, "itii", now_ms, reason, project_id, worker_id) < 0 ||
+                err, "itii", now_ms, detail, project_id, worker_id) < 0 ||
         sq_exec(st,
                 "UPDATE items SET judged = judged - 1,"
                 " state = CASE WHEN state IN ('labeled', 'review', 'done') THEN 'labeling' ELSE state END,"

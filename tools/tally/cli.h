@@ -98,5 +98,7 @@ int cmd_items(tc_ctx *ctx, int argc, char **argv);
 int cmd_batch_show(tc_ctx *ctx, int argc, char **argv);
 int cmd_work(tc_ctx *ctx, int argc, char **argv);  /* work.c */
 int cmd_stats(tc_ctx *ctx, int argc, char **argv); /* stats.c */
+int cmd_report(tc_ctx *ctx, int argc, char **argv); /* report.c */
+int cmd_judgments_import(tc_ctx *ctx, int argc, char **argv); /* judgments.c */
 
 #endif

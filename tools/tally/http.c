@@ -18,6 +18,7 @@ struct tc_http {
     char *base;   /* without trailing '/' */
     char *auth;   /* "Authorization: Bearer ..." or NULL */
     char curl_err[CURL_ERROR_SIZE];
+    long stall_s; /* CURLOPT_LOW_SPEED_TIME */
     /* set only during tc_http_download: where a 2xx body goes instead of resp->body */
     FILE *sink;
     uint64_t sink_written, sink_max;
@@ -47,6 +48,7 @@ tc_http *tc_http_new(const char *base_url, const char *token)
         return NULL;
     h->curl = curl_easy_init();
     h->base = strdup(base_url);
+    h->stall_s = 60;
     if (token && *token) {
         size_t n = strlen(token) + sizeof "Authorization: Bearer ";
         h->auth = malloc(n);
@@ -77,6 +79,11 @@ void tc_http_free(tc_http *h)
 const char *tc_http_base_url(const tc_http *h)
 {
     return h->base;
+}
+
+void tc_http_set_stall_timeout(tc_http *h, long seconds)
+{
+    h->stall_s = seconds > 0 ? seconds : 60;
 }
 
 void tc_resp_init(tc_resp *r)
@@ -240,7 +247,7 @@ static int perform(tc_http *h, const char *method, const char *path, struct curl
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     /* no overall timeout (uploads may be long); give up on a stalled transfer */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tally-cli/1");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 

@@ -44,6 +44,10 @@ typedef void (*tc_upload_progress_fn)(void *arg, uint64_t sent, uint64_t total);
 tc_http *tc_http_new(const char *base_url, const char *token);
 void tc_http_free(tc_http *h);
 const char *tc_http_base_url(const tc_http *h);
+/* How long a transfer may move no bytes before it is given up (default 60 s). A
+ * request the server works on for a long time before answering (a large judgments
+ * import, one transaction) needs more. */
+void tc_http_set_stall_timeout(tc_http *h, long seconds);
 
 void tc_resp_init(tc_resp *r);
 void tc_resp_free(tc_resp *r);

@@ -31,6 +31,9 @@ static const command commands[] = {
     { "batch", "show", cmd_batch_show, "show a batch report" },
     { "work", NULL, cmd_work, "label a project's tasks (interactive, or --answers FILE.jsonl)" },
     { "stats", NULL, cmd_stats, "show your own work per project" },
+    { "report", NULL, cmd_report, "a project's quality report: figures, workers, results" },
+    { "judgments", "import", cmd_judgments_import,
+      "import judgments from a CSV or JSON Lines file" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
