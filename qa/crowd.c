@@ -119,7 +119,7 @@ int tly_crowd_next(tly_store *st, int64_t project_id, const tly_user *worker, js
                      (long long)(rules.quiz_size - w.quiz_seen), (long long)unseen);
             goto done;
         }
-    } else {
+    } else if (rules.gold_rate > 0) {
         int64_t tasks = 0, gold = 0;
         if (tly_store_work_mix(st, p.id, worker->id, &tasks, &gold, err) < 0)
             goto done;

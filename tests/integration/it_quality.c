@@ -717,6 +717,65 @@ static void test_bad_input(void **state)
     free(w.token);
 }
 
+/* Automatic checks: a worker who always answers "cat" and judges too fast. */
+static void test_automatic_checks(void **state)
+{
+    (void)state;
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"checks-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,"
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0,"
+             "\"checks\":{\"same_answer_min\":3,\"min_duration_ms\":1000}}}",
+             ++g.seq, TEMPLATE);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    it_add_jpegs(&g.srv, g.mgr, project, "checks", "q", 4, 1);
+    worker w = make_worker(HONEST);
+    for (int k = 0; k < 4; k++) {
+        int64_t item = 0;
+        int64_t a = it_take(&g.srv, w.token, project, &item);
+        /* Always "cat"; the last one in 200 ms, under the 1,000 ms floor. */
+        const char *answer = k == 3 ? "{\"answer\":{\"label\":\"cat\"},\"duration_ms\":200}"
+                                    : "{\"answer\":{\"label\":\"cat\"},\"duration_ms\":3000}";
+        json_t *ok = post_json(w.token, answer, 200, "/v1/assignments/%lld/submit", (long long)a);
+        json_decref(ok);
+        if (k == 2)
+            it_sleep_ms(800);   /* let the first three be aggregated before the fourth */
+    }
+    long long deadline = it_now_ms() + 20000;
+    json_t *results = NULL;
+    for (;;) {
+        results = get_json(g.mgr, "/v1/projects/%lld/results?limit=10", (long long)project);
+        if (json_array_size(json_object_get(results, "items")) == 4)
+            break;
+        json_decref(results);
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(100);
+    }
+    /* The worker is flagged; results made with their judgments are flagged for review,
+     * and the fast judgment's result says so. */
+    json_t *row = worker_row(project, w.id);
+    json_t *flags = json_object_get(row, "flags");
+    assert_true(json_is_array(flags));
+    assert_string_equal(json_string_value(json_array_get(flags, 0)), "same_answer");
+    json_decref(row);
+    int flagged = 0, too_fast = 0;
+    size_t i, k;
+    json_t *res, *f;
+    json_array_foreach(json_object_get(results, "items"), i, res) {
+        json_t *fl = json_object_get(res, "flags");
+        if (!json_is_array(fl))
+            continue;
+        flagged++;
+        assert_string_equal(it_json_str(res, "state"), "review");
+        json_array_foreach(fl, k, f)
+            too_fast += strcmp(json_string_value(f), "too_fast") == 0;
+    }
+    assert_true(flagged >= 1);
+    assert_int_equal(too_fast, 1);
+    json_decref(results);
+    free(w.token);
+}
+
 /* ---- import of a real crowd: the duck dataset ------------------------------------- */
 
 static char *read_text(const char *rel)
@@ -845,6 +904,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gold_shortage),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_automatic_checks),
         cmocka_unit_test(test_import_duck),
         cmocka_unit_test(test_whole_project),
     };
