@@ -8,7 +8,9 @@
  *   bench_dispatch prepare --url URL --token ADMIN_TOKEN --items-dir DIR --items N
  *                          [--overlap K]
  *       Creates an image project with one choice control "label" (cat/dog) and
- *       workflow {"overlap":K,"lease_seconds":600}, imports DIR ({"kind":"dir"}),
+ *       workflow {"overlap":K,"lease_seconds":600} without quiz, gold or dynamic overlap
+ *       (min_confidence 0: every item gets exactly K judgments; the background
+ *       aggregation still runs), imports DIR ({"kind":"dir"}),
  *       polls the batch until done with all N items accepted, prints the project id.
  *       The script snapshots tallyd's data dir after this, so runs skip the import.
  *
@@ -550,7 +552,8 @@ static int prepare(const char *items_dir, long items, int overlap)
              "{\"name\":\"dispatch-bench-%ld\",\"media\":\"image\","
              "\"template\":{\"controls\":[{\"name\":\"label\",\"type\":\"choice\","
              "\"options\":[\"cat\",\"dog\"],\"required\":true}]},"
-             "\"workflow\":{\"overlap\":%d,\"lease_seconds\":600,\"quiz\":{\"size\":0},\"gold_rate\":0}}",
+             "\"workflow\":{\"overlap\":%d,\"lease_seconds\":600,\"quiz\":{\"size\":0},\"gold_rate\":0,"
+             "\"min_confidence\":0}}",
              (long)getpid(), overlap);
     long st = http(&g_admin, "POST", "/v1/projects", body, 1);
     json_t *j = st == 201 ? body_json(&g_admin) : NULL;
