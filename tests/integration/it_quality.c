@@ -318,9 +318,11 @@ static int history_has(json_t *events, const char *kind, const char *key, const 
 }
 
 /* Reviews everything in the review queue as the manager: the first with verdict
- * `first` (and a comment / fixed answer), the rest accepted. Returns the item of the
- * first review (0 if the queue was empty). */
-static int64_t review_all(int64_t project, const item_map *items, const char *first, int64_t *reviews_done)
+ * `first` (and a comment / fixed answer), the second with a fix when fix_item is not
+ * NULL (its item into *fix_item), the rest accepted. Returns the item of the first
+ * review (0 if the queue was empty). */
+static int64_t review_all(int64_t project, const item_map *items, const char *first, int64_t *reviews_done,
+                          int64_t *fix_item)
 {
     int64_t first_item = 0;
     for (int k = 0; k < 200; k++) {
@@ -346,9 +348,12 @@ static int64_t review_all(int64_t project, const item_map *items, const char *fi
         const char *truth = truth_of(name_of(items, item));
         if (!first_item && strcmp(first, "reject") == 0)
             snprintf(body, sizeof body, "{\"verdict\":\"reject\",\"comment\":\"look again at the ears\"}");
-        else if (!first_item && strcmp(first, "fix") == 0)
+        else if ((!first_item && strcmp(first, "fix") == 0) || (first_item && fix_item && !*fix_item)) {
             snprintf(body, sizeof body, "{\"verdict\":\"fix\",\"answer\":{\"label\":\"%s\"},\"comment\":\"fixed\"}",
                      truth);
+            if (first_item && fix_item)
+                *fix_item = item;
+        }
         else
             snprintf(body, sizeof body, "{\"verdict\":\"accept\"}");
         json_t *out = post_json(g.mgr, body, 200, "/v1/reviews/%lld", (long long)review);
@@ -369,7 +374,7 @@ static void test_whole_project(void **state)
     snprintf(body, sizeof body,
              "{\"name\":\"quality-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":3,"
              "\"max_overlap\":5,\"gold_rate\":0.25,\"quiz\":{\"size\":4,\"pass\":0.75},\"min_trust\":0.8,"
-             "\"min_confidence\":0.7,\"review\":{\"sample_rate\":0.2},\"consensus\":{\"choice\":\"weighted_vote\"},"
+             "\"min_confidence\":0.7,\"review\":{\"sample_rate\":0.5},\"consensus\":{\"choice\":\"weighted_vote\"},"
              "\"checks\":{\"same_answer_min\":0},\"acceptance\":{\"aql\":1.0}}}",
              ++g.seq, TEMPLATE);
     json_t *created = post_json(g.mgr, body, 201, "/v1/projects");
@@ -483,12 +488,21 @@ static void test_whole_project(void **state)
     int64_t in_review = state_count(stats, "review");
     json_decref(stats);
     int64_t reviews = 0, rejected_item = 0;
-    if (in_review == 0) {
-        /* The 20% sample drew nothing: send one item to review through a lot rejection
-         * below instead. (Deterministic per project secret; rare.) */
-    } else {
-        rejected_item = review_all(project, &items, "reject", &reviews);
+    /* Half the results are sampled for review (by a draw keyed on the project's secret:
+     * none of 24 drawn has a chance of 6e-8). */
+    assert_true(in_review > 0);
+    {
+        int64_t fixed_item = 0;
+        rejected_item = review_all(project, &items, "reject", &reviews, &fixed_item);
         assert_true(rejected_item > 0);
+        if (in_review >= 2) {   /* a fix: the reviewer's answer is the result */
+            assert_true(fixed_item > 0);
+            json_t *res = get_json(g.mgr, "/v1/items/%lld/result", (long long)fixed_item);
+            assert_string_equal(it_json_str(res, "method"), "review");
+            assert_true(json_number_value(json_object_get(res, "confidence")) == 1.0);
+            assert_string_equal(it_json_str(res, "state"), "done");
+            json_decref(res);
+        }
         json_t *h = history_of(rejected_item);
         assert_true(history_has(h, "review", "verdict", "reject"));
         assert_true(history_has(h, "rework", "comment", "look again at the ears"));
@@ -502,7 +516,7 @@ static void test_whole_project(void **state)
             done_events += strcmp(it_json_str(ev, "kind"), "done") == 0 || strcmp(it_json_str(ev, "kind"), "to_review") == 0;
         assert_true(done_events >= 2);   /* aggregated before and after the rework */
         json_decref(h);
-        review_all(project, &items, "fix", &reviews);
+        review_all(project, &items, "accept", &reviews, NULL);
     }
     stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
     assert_int_equal(state_count(stats, "review"), 0);
@@ -579,7 +593,7 @@ static void test_whole_project(void **state)
     IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, dbody, 409, "lot_decided", "/v1/lots/%lld/verdicts", (long long)lot2);
 
     /* Reviewed again and accepted in a new lot: every result released and right. */
-    review_all(project, &items, "accept", &reviews);
+    review_all(project, &items, "accept", &reviews, NULL);
     lot = post_json(g.mgr, NULL, 201, "/v1/projects/%lld/acceptance", (long long)project);
     int64_t lot3 = it_json_int(lot, "id");
     verdicts = json_array();
