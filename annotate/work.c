@@ -73,6 +73,10 @@ int tly_work_lease(tly_store *st, const tly_project *p, const tly_user *worker, 
                      strcmp(a.mode, "quiz") == 0 ? "quiz" : "work", "lease_expires_at", expires, "lease_seconds",
                      (json_int_t)(rules.lease_ms / 1000), "item", tly_work_item_json(&it), "template",
                      p->template_json, "guidelines", p->guidelines ? p->guidelines : "");
+    /* An item back from review carries the reviewer's comment to its new labelers. */
+    char note[512];
+    if (!a.gold && tly_store_item_rework_note(st, it.id, note, sizeof note, err) == 1)
+        json_object_set_new(*out, "note", json_string(note));
     tly_counter_add(tly_metrics_counter("tally_dispatch_total", "Tasks handed out", ""), 1);
     tly_item_clear(&it);
     return 0;

@@ -404,6 +404,9 @@ int tly_store_item_move(tly_store *st, int64_t item_id, const char *from, const 
 /* Rework: excludes the item's counting judgments (reason), resets its count and
  * extra, drops its result and puts it back to labeling. Caller's transaction. */
 int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err);
+/* The comment of the item's last rework (a reviewer's reject), into note: 1 if there
+ * is one (and no later result), 0 if not, -1 on error. */
+int tly_store_item_rework_note(tly_store *st, int64_t item_id, char *note, size_t notesz, tly_error *err);
 /* Ids of a project's items in a state, by id (keyset after_id), at most limit. */
 int tly_store_item_ids(tly_store *st, int64_t project_id, const char *state, int64_t after_id,
                        int limit, int64_t **out, size_t *n_out, tly_error *err);

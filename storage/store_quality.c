@@ -287,6 +287,40 @@ int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tl
     return sq_found(rc, "item", item_id, err);
 }
 
+struct note_ctx {
+    char *note;
+    size_t sz;
+    int found;
+};
+
+static int read_note(const sq_row *r, void *ctx, tly_error *err)
+{
+    struct note_ctx *n = ctx;
+    json_t *detail = NULL;
+    if (sq_col_json(r, 0, &detail, err) < 0)
+        return -1;
+    const char *c = json_string_value(json_object_get(detail, "comment"));
+    if (c && *c) {
+        snprintf(n->note, n->sz, "%s", c);
+        n->found = 1;
+    }
+    json_decref(detail);
+    return 0;
+}
+
+int tly_store_item_rework_note(tly_store *st, int64_t item_id, char *note, size_t notesz, tly_error *err)
+{
+    struct note_ctx n = {note, notesz, 0};
+    /* Only while the rework is the item's latest round: no result since. */
+    if (sq_each(st,
+                "SELECT detail FROM item_events WHERE item_id = ? AND kind = 'rework' AND id > COALESCE("
+                "(SELECT MAX(id) FROM item_events WHERE item_id = ? AND kind IN ('done', 'to_review')), 0)"
+                " ORDER BY id DESC LIMIT 1",
+                read_note, &n, err, "ii", item_id, item_id) < 0)
+        return -1;
+    return n.found;
+}
+
 int sq_read_id(const sq_row *r, void *ctx, tly_error *err)
 {
     (void)err;

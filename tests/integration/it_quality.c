@@ -35,6 +35,8 @@ static struct {
     char *mgr;
     char *consumer;
     int seq;
+    int64_t note_item;   /* an item back from review: its tasks must carry the comment */
+    int notes_seen;
 } g;
 
 static const char *TEMPLATE =
@@ -217,6 +219,12 @@ static int work_once(worker *w, int64_t project, const item_map *items)
     assert_null(json_object_get(json_object_get(r.json, "item"), "name"));
     int64_t assignment = it_json_int(r.json, "assignment_id");
     int64_t item = it_json_int(json_object_get(r.json, "item"), "id");
+    if (item == g.note_item) {
+        assert_string_equal(it_json_str(r.json, "note"), "look again at the ears");
+        g.notes_seen++;
+    } else {
+        assert_null(json_object_get(r.json, "note"));
+    }
     it_response_free(&r);
     const char *name = name_of(items, item);
     if (in_quiz) {
@@ -487,6 +495,35 @@ static void test_whole_project(void **state)
     stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
     int64_t in_review = state_count(stats, "review");
     json_decref(stats);
+    /* A worker trusted enough (reviewer_trust 0.9) may review, never their own items. */
+    for (int i = 1; i < CROWD; i++) {
+        row = worker_row(project, crowd[i].id);
+        double trust = json_real_value(json_object_get(row, "trust"));
+        char pseudonym[32];
+        snprintf(pseudonym, sizeof pseudonym, "%s", it_json_str(row, "worker"));
+        json_decref(row);
+        if (trust < 0.9)
+            continue;
+        it_response r;
+        assert_int_equal(it_requestf(&g.srv, "POST", crowd[i].token, NULL, &r, "/v1/projects/%lld/review/next",
+                                     (long long)project),
+                         0);
+        if (r.status == 200) {
+            size_t k;
+            json_t *j;
+            json_array_foreach(json_object_get(r.json, "judgments"), k, j)
+                assert_string_not_equal(it_json_str(j, "worker"), pseudonym);
+            int64_t review = it_json_int(r.json, "review_id");
+            it_response_free(&r);
+            json_t *ok = post_json(crowd[i].token, "{\"verdict\":\"accept\"}", 200, "/v1/reviews/%lld", (long long)review);
+            json_decref(ok);
+            in_review--;
+        } else {
+            IT_ASSERT_STATUS(r, 204);
+            it_response_free(&r);
+        }
+        break;
+    }
     int64_t reviews = 0, rejected_item = 0;
     /* Half the results are sampled for review (by a draw keyed on the project's secret:
      * none of 24 drawn has a chance of 6e-8). */
@@ -507,8 +544,12 @@ static void test_whole_project(void **state)
         assert_true(history_has(h, "review", "verdict", "reject"));
         assert_true(history_has(h, "rework", "comment", "look again at the ears"));
         json_decref(h);
-        /* The rejected item is labeled afresh by workers who had not seen it. */
+        /* The rejected item is labeled afresh by workers who had not seen it, and
+         * their tasks carry the reviewer's comment. */
+        g.note_item = rejected_item;
         run_crowd(crowd, CROWD, project, &items);
+        assert_true(g.notes_seen >= 3);
+        g.note_item = 0;
         h = history_of(rejected_item);
         size_t done_events = 0, i;
         json_t *ev;
