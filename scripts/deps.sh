@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
   libssl-dev libjpeg62-turbo-dev libpng-dev libsndfile1-dev libarchive-dev libcmocka-dev)
 test_pkgs=(curl sqlite3)
-bench_pkgs=(libjpeg-turbo-progs mate-backgrounds)
+bench_pkgs=(libjpeg-turbo-progs mate-backgrounds sqlite3 bc)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -59,4 +59,11 @@ void h_lot_verdicts(tly_req *r);
 void h_item_history(tly_req *r);
 void h_judgment_import(tly_req *r);
 
+/* handlers_exports.c */
+void h_export_create(tly_req *r);
+void h_export_get(tly_req *r);
+void h_export_list(tly_req *r);
+void h_export_download(tly_req *r);
+void h_export_manifest(tly_req *r);
+
 #endif

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -212,6 +214,58 @@ void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha2
     set_response(r, MHD_HTTP_OK, resp);
 }
 
+/* Serves size bytes of fd (owned: closed here or by MHD) with ETag "<etag_sha>",
+ * If-None-Match -> 304, and a single Range -> 206 (If-Range honoured). */
+static void reply_fd(tly_req *r, int fd, uint64_t size, const char *etag_sha, const char *content_type,
+                     const char *download_name)
+{
+    char etag[72];
+    snprintf(etag, sizeof etag, "\"%s\"", etag_sha);
+    if (not_modified(r, etag_sha, etag)) {
+        close(fd);
+        return;
+    }
+    uint64_t from = 0, to = size ? size - 1 : 0;
+    unsigned status = MHD_HTTP_OK;
+    const char *range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    const char *if_range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
+    if (range && (!if_range || strstr(if_range, etag_sha))) {
+        int pr = parse_range(range, size, &from, &to);
+        if (pr < 0) {
+            close(fd);
+            http_reply_errorf(r, TLY_E_INVALID, "range_not_satisfiable", "range is outside the %" PRIu64 " bytes",
+                              size);
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+            MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+            r->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+            return;
+        }
+        if (pr == 0)
+            status = MHD_HTTP_PARTIAL_CONTENT;
+    }
+    uint64_t len = size ? to - from + 1 : 0;
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, from);
+    if (!resp) {
+        close(fd);
+        http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
+        return;
+    }
+    add_cache_headers(resp, content_type, etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (download_name) {
+        char cd[320];
+        snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", download_name);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, cd);
+    }
+    if (status == MHD_HTTP_PARTIAL_CONTENT) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    set_response(r, status, resp);
+}
+
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
 {
     char etag[72];
@@ -226,54 +280,29 @@ void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
         http_reply_error(r, &err);
         return;
     }
-    uint64_t size = tly_blob_reader_size(br), from = 0, to = size ? size - 1 : 0;
-    unsigned status = MHD_HTTP_OK;
-    const char *range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-    const char *if_range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
-    if (range && (!if_range || strstr(if_range, sha256))) {
-        int pr = parse_range(range, size, &from, &to);
-        if (pr < 0) {
-            tly_blob_reader_close(br);
-            http_reply_errorf(r, TLY_E_INVALID, "range_not_satisfiable", "range is outside the %" PRIu64 " bytes",
-                              size);
-            char cr[64];
-            snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
-            MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-            r->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
-            return;
-        }
-        if (pr == 0)
-            status = MHD_HTTP_PARTIAL_CONTENT;
-    }
-    uint64_t len = size ? to - from + 1 : 0;
-    struct MHD_Response *resp = NULL;
+    uint64_t size = tly_blob_reader_size(br);
     int fd = tly_blob_reader_fd(br);
     int dupfd = fd >= 0 ? dup(fd) : -1;   /* MHD closes the fd it is given */
-    if (dupfd >= 0) {
-        resp = MHD_create_response_from_fd_at_offset64(len, dupfd, from);
-    } else {
-        char *buf = malloc(len ? len : 1);
-        ssize_t n = buf ? tly_blob_read_at(br, buf, len, from) : -1;
-        if (n == (ssize_t)len)
-            resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-        else
-            free(buf);
-    }
     tly_blob_reader_close(br);
-    if (!resp) {
-        if (dupfd >= 0)
-            close(dupfd);
+    if (dupfd < 0) {
         http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
         return;
     }
-    add_cache_headers(resp, content_type, etag);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    if (status == MHD_HTTP_PARTIAL_CONTENT) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    reply_fd(r, dupfd, size, sha256, content_type, NULL);
+}
+
+void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,
+                     const char *download_name)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        http_reply_errorf(r, TLY_E_IO, "file_missing", "the stored file is missing");
+        return;
     }
-    set_response(r, status, resp);
+    reply_fd(r, fd, (uint64_t)sb.st_size, etag_sha, content_type, download_name);
 }
 
 /* ---- the MHD callbacks -------------------------------------------------------------- */

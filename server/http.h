@@ -91,6 +91,10 @@ void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha2
                       const char *content_type);
 /* A blob with ETag (its hash), If-None-Match -> 304, and single-range Range -> 206. */
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type);
+/* A file with ETag "<etag_sha>" (a version's identity), If-None-Match -> 304, single
+ * Range -> 206, and Content-Disposition when download_name is set. */
+void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,
+                     const char *download_name);
 unsigned http_status_for(tly_status st);
 
 /* Query helpers: ?limit= (1..1000, default 100) and ?cursor= (an id). Return -1

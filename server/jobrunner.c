@@ -10,6 +10,9 @@
  */
 #include "server/app.h"
 #include "qa/results.h"
+#include "export/export.h"
+#include <limits.h>
+#include <stdio.h>
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -78,6 +81,11 @@ static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
         return tly_ingest_run_job(jr->app->ingest, job, err);
     if (strcmp(job->kind, TLY_JOB_AGGREGATE) == 0)
         return tly_quality_aggregate(jr->app->store, job->ref_id, err);
+    if (strcmp(job->kind, TLY_JOB_EXPORT) == 0) {
+        char dir[PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/exports", jr->app->cfg.data_dir);
+        return tly_export_run(jr->app->store, jr->app->blobs, dir, job->ref_id, err);
+    }
     return tly_fail(err, TLY_E_INTERNAL, "unknown_job", "no runner for job kind '%s'", job->kind);
 }
 

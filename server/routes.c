@@ -74,6 +74,15 @@ const tly_route tly_routes[] = {
     {"GET", "/v1/lots/:id", "get_lot", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_lot_get, NULL, NULL, NULL},
     {"POST", "/v1/lots/:id/verdicts", "lot_verdicts", R_STAFF | R_CONSUMER, F_JSON_BODY | F_HIDE_FROM_WORKER,
      h_lot_verdicts, NULL, NULL, NULL},
+    {"POST", "/v1/projects/:id/exports", "create_export", R_STAFF | R_CONSUMER, F_JSON_BODY | F_HIDE_FROM_WORKER,
+     h_export_create, NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id/exports", "list_exports", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_export_list, NULL,
+     NULL, NULL},
+    {"GET", "/v1/exports/:id", "get_export", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_export_get, NULL, NULL, NULL},
+    {"GET", "/v1/exports/:id/download", "download_export", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER, h_export_download,
+     NULL, NULL, NULL},
+    {"GET", "/v1/exports/:id/manifest", "export_manifest", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
+     h_export_manifest, NULL, NULL, NULL},
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 

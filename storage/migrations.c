@@ -273,6 +273,32 @@ static const struct migration steps[] = {
      "  judged_by BIGINT NOT NULL DEFAULT 0,"
      "  judged_at BIGINT NOT NULL DEFAULT 0,"
      "  PRIMARY KEY (lot_id, item_id));"},
+
+    {4, "exports: dataset versions",
+     /* One dataset version. sha256 is the manifest's (the version's identity, its
+      * ETag); the artifact is what the download serves: the one annotation file, or a
+      * tar of the whole dataset, under DATA/exports. */
+     "CREATE TABLE exports ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  state TEXT NOT NULL,"               /* queued | running | done | failed */
+     "  format TEXT NOT NULL,"
+     "  params TEXT NOT NULL,"
+     "  items BIGINT NOT NULL DEFAULT 0,"
+     "  files BIGINT NOT NULL DEFAULT 0,"
+     "  bytes BIGINT NOT NULL DEFAULT 0,"
+     "  progress BIGINT NOT NULL DEFAULT 0,"
+     "  total BIGINT NOT NULL DEFAULT 0,"
+     "  sha256 TEXT NOT NULL DEFAULT '',"
+     "  artifact TEXT NOT NULL DEFAULT '',"
+     "  artifact_sha256 TEXT NOT NULL DEFAULT '',"
+     "  artifact_size BIGINT NOT NULL DEFAULT 0,"
+     "  content_type TEXT NOT NULL DEFAULT '',"
+     "  error TEXT,"
+     "  created_by BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  finished_at BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX exports_project ON exports (project_id, id);"},
 };
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)

@@ -542,4 +542,71 @@ int tly_store_judgment_import(tly_store *st, int64_t project_id, int64_t item_id
 int tly_store_item_by_name(tly_store *st, int64_t project_id, const char *name, int64_t *id_out,
                            tly_error *err);
 
+/* ---- exports: dataset versions (store_exports.c) ---------------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    char state[12];           /* "queued" | "running" | "done" | "failed" */
+    char format[24];
+    json_t *params;           /* the normalised request: format, split, filters, media */
+    int64_t items, files, bytes;
+    int64_t progress, total;  /* items written of items to write (all passes) */
+    char sha256[65];          /* the manifest's: the version's identity ("" until done) */
+    char artifact[64];        /* file name under DATA/exports ("" until done) */
+    char artifact_sha256[65];
+    int64_t artifact_size;
+    char content_type[48];
+    char *error;              /* failed: why */
+    int64_t created_by, created_at, finished_at;
+} tly_export_rec;
+
+void tly_export_rec_clear(tly_export_rec *e);
+void tly_export_rec_list_free(tly_export_rec *list, size_t n);
+/* Inserts the export (state queued) and its job in one transaction; sets in->id. */
+int tly_store_export_create(tly_store *st, tly_export_rec *in, tly_error *err);
+int tly_store_export_get(tly_store *st, int64_t id, tly_export_rec *out, tly_error *err);
+int tly_store_export_list(tly_store *st, int64_t project_id, int64_t after_id, int limit, tly_export_rec **out,
+                          size_t *n_out, tly_error *err);
+/* state "running" with the progress so far. */
+int tly_store_export_progress(tly_store *st, int64_t id, int64_t progress, int64_t total, tly_error *err);
+/* done: items, files, bytes, sha256, artifact, artifact_sha256, artifact_size, content_type. */
+int tly_store_export_finish(tly_store *st, const tly_export_rec *e, tly_error *err);
+int tly_store_export_fail(tly_store *st, int64_t id, const char *error, tly_error *err);
+
+/* One released result with its item, as exports read them. Fields borrowed from the
+ * row: valid only during the callback. */
+typedef struct {
+    int64_t item_id;
+    int64_t batch_id;
+    const char *name;
+    const char *sha256;
+    int64_t size;
+    json_t *media;
+    json_t *answer;
+    double confidence;
+    const char *method;
+    json_t *detail;
+    int64_t judgments;
+    int64_t updated_at;
+    const char *worker_ids;   /* "12,15,19": workers whose judgments counted ("" if none) */
+} tly_export_row;
+
+typedef struct {
+    const char *state;        /* item state: "released" (default) or "done" */
+    int64_t batch_id;         /* 0 = any */
+    double min_confidence;    /* 0 = any */
+} tly_export_filter;
+
+/* The results matching f, by item id, after after_item_id, at most limit, to fn
+ * (which returns -1 to stop). Returns the rows seen or -1. */
+int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t after_item_id,
+                              int limit, int (*fn)(const tly_export_row *row, void *ctx), void *ctx,
+                              tly_error *err);
+int tly_store_export_count(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t *out,
+                           tly_error *err);
+/* A consistent read snapshot across several reads on this thread (an export's
+ * passes must see the same results): begin, reads..., end. No write lock is held. */
+int tly_store_snapshot_begin(tly_store *st, tly_error *err);
+void tly_store_snapshot_end(tly_store *st);
+
 #endif

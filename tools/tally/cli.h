@@ -100,5 +100,6 @@ int cmd_work(tc_ctx *ctx, int argc, char **argv);  /* work.c */
 int cmd_stats(tc_ctx *ctx, int argc, char **argv); /* stats.c */
 int cmd_report(tc_ctx *ctx, int argc, char **argv); /* report.c */
 int cmd_judgments_import(tc_ctx *ctx, int argc, char **argv); /* judgments.c */
+int cmd_pull(tc_ctx *ctx, int argc, char **argv); /* pull.c */
 
 #endif

@@ -10,8 +10,10 @@
 #include "tools/tally/http.h"
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct tc_http {
     CURL *curl;
@@ -22,7 +24,8 @@ struct tc_http {
     /* set only during tc_http_download: where a 2xx body goes instead of resp->body */
     FILE *sink;
     uint64_t sink_written, sink_max;
-    int sink_error; /* 1: write to the file failed, 2: over sink_max */
+    int sink_error; /* 1: write to the file failed, 2: over sink_max, 3: aborted */
+    const char *accept; /* the Accept header of the request; NULL: JSON */
 };
 
 typedef struct {
@@ -169,6 +172,75 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
     return 0;
 }
 
+/* Response headers of a tc_http_download_ex, handed to its on_headers callback once
+ * the header block of the final response is complete. */
+typedef struct {
+    tc_http *h;
+    const tc_download_opts *o;
+    char etag[160], content_range[160], content_type[160];
+} header_ctx;
+
+/* Copy the value of a header line (name: value) into dst, trimmed. */
+static void header_value(char *dst, size_t dstsz, const char *line, size_t n, size_t namelen)
+{
+    const char *v = line + namelen, *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len >= dstsz)
+        len = dstsz - 1;
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    header_ctx *hc = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response (after a 1xx) */
+        hc->etag[0] = hc->content_range[0] = hc->content_type[0] = '\0';
+        return n;
+    }
+    if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) { /* end of the header block */
+        long status = 0;
+        curl_easy_getinfo(hc->h->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || !hc->o->on_headers)
+            return n;
+        if (hc->o->on_headers(hc->o->arg, status, hc->etag, hc->content_range,
+                              hc->content_type) < 0) {
+            hc->h->sink_error = 3;
+            return 0; /* curl aborts the transfer */
+        }
+        return n;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } wanted[] = {
+        { "etag:", offsetof(header_ctx, etag) },
+        { "content-range:", offsetof(header_ctx, content_range) },
+        { "content-type:", offsetof(header_ctx, content_type) },
+    };
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        size_t len = strlen(wanted[i].name);
+        if (n >= len && strncasecmp(data, wanted[i].name, len) == 0)
+            header_value((char *)hc + wanted[i].off, sizeof hc->etag, data, n, len);
+    }
+    return n;
+}
+
+static int on_download_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                                curl_off_t ultotal, curl_off_t ulnow)
+{
+    const tc_download_opts *o = userp;
+    (void)ultotal;
+    (void)ulnow;
+    o->progress(o->arg, (uint64_t)dlnow, (uint64_t)dltotal);
+    return 0;
+}
+
 static tly_status status_kind(long status)
 {
     switch (status) {
@@ -218,7 +290,8 @@ static int perform(tc_http *h, const char *method, const char *path, struct curl
     }
     snprintf(url, n, "%s%s", h->base, path);
 
-    struct curl_slist *more = curl_slist_append(headers, "Accept: application/json");
+    struct curl_slist *more =
+        curl_slist_append(headers, h->accept ? h->accept : "Accept: application/json");
     if (more && h->auth) {
         headers = more;
         more = curl_slist_append(headers, h->auth);
@@ -258,6 +331,8 @@ static int perform(tc_http *h, const char *method, const char *path, struct curl
             tly_fail(err, TLY_E_IO, "local_read", "reading the local file failed");
         else if (h->sink && h->sink_error == 1)
             tly_fail(err, TLY_E_IO, "local_write", "writing the local file failed");
+        else if (h->sink && h->sink_error == 3)
+            tly_fail(err, TLY_E_IO, "aborted", "%s %s: the download was stopped", method, url);
         else if (h->sink && h->sink_error == 2)
             tly_fail(err, TLY_E_TOO_LARGE, "response_too_large",
                      "%s %s: the file is larger than %llu bytes", method, url,
@@ -347,6 +422,44 @@ int tc_http_download(tc_http *h, const char *path, FILE *f, uint64_t max_bytes, 
     h->sink_error = 0;
     struct curl_slist *headers = NULL; /* perform adds Accept and Authorization */
     int rc = perform(h, "GET", path, headers, resp, err, NULL);
+    if (written)
+        *written = h->sink_written;
+    h->sink = NULL;
+    return rc;
+}
+
+int tc_http_download_ex(tc_http *h, const char *path, FILE *f, uint64_t max_bytes,
+                        const tc_download_opts *opts, tc_resp *resp, uint64_t *written,
+                        tly_error *err)
+{
+    static const tc_download_opts none;
+    const tc_download_opts *o = opts ? opts : &none;
+    curl_easy_reset(h->curl);
+    h->sink = f;
+    h->sink_written = 0;
+    h->sink_max = max_bytes;
+    h->sink_error = 0;
+    struct curl_slist *headers = NULL; /* perform adds Accept and Authorization */
+    for (const char *const *x = o->headers; x && *x; x++) {
+        struct curl_slist *more = curl_slist_append(headers, *x);
+        if (!more) {
+            curl_slist_free_all(headers);
+            h->sink = NULL;
+            return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+        }
+        headers = more;
+    }
+    header_ctx hc = { .h = h, .o = o };
+    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &hc);
+    if (o->progress) {
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_download_progress);
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, (void *)o);
+        curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
+    }
+    h->accept = "Accept: */*";
+    int rc = perform(h, "GET", path, headers, resp, err, NULL);
+    h->accept = NULL;
     if (written)
         *written = h->sink_written;
     h->sink = NULL;

@@ -68,6 +68,28 @@ int tc_http_put_file(tc_http *h, const char *path, FILE *f, uint64_t size,
 int tc_http_download(tc_http *h, const char *path, FILE *f, uint64_t max_bytes, tc_resp *resp,
                      uint64_t *written, tly_error *err);
 
+/* The extras of tc_http_download_ex (all optional: zero the struct for none). */
+typedef struct {
+    /* extra request headers ("Range: bytes=10-"), NULL-terminated, or NULL */
+    const char *const *headers;
+    /* Called once the final response's headers are in, before any body byte is
+     * written: its status and the ETag / Content-Range / Content-Type values ("" when
+     * absent). Return 0 to go on, -1 to abort: the download then fails with code
+     * "aborted" (the callback says why). */
+    int (*on_headers)(void *arg, long status, const char *etag, const char *content_range,
+                      const char *content_type);
+    /* Called as body bytes arrive: bytes of this response so far and its announced
+     * length (0 when unknown). */
+    tc_upload_progress_fn progress;
+    void *arg; /* for both callbacks */
+} tc_download_opts;
+
+/* tc_http_download with extra headers and callbacks (opts may be NULL); it accepts
+ * any content type instead of asking for JSON. A 206 is a 2xx: its body goes to f. */
+int tc_http_download_ex(tc_http *h, const char *path, FILE *f, uint64_t max_bytes,
+                        const tc_download_opts *opts, tc_resp *resp, uint64_t *written,
+                        tly_error *err);
+
 /* Percent-encode one path segment; caller frees. NULL on out-of-memory. */
 char *tc_http_escape(tc_http *h, const char *segment);
 

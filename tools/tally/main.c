@@ -34,6 +34,7 @@ static const command commands[] = {
     { "report", NULL, cmd_report, "a project's quality report: figures, workers, results" },
     { "judgments", "import", cmd_judgments_import,
       "import judgments from a CSV or JSON Lines file" },
+    { "pull", NULL, cmd_pull, "download a dataset version (an export) and verify its files" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -12,6 +12,8 @@
 void tc_progress_init(tc_progress *p, size_t files, uint64_t bytes)
 {
     p->enabled = isatty(STDERR_FILENO);
+    p->kind = TC_PROGRESS_FILES;
+    p->base = 0;
     p->files_total = files;
     p->files_done = 0;
     p->bytes_total = bytes;
@@ -20,6 +22,20 @@ void tc_progress_init(tc_progress *p, size_t files, uint64_t bytes)
     p->start_ns = tly_mono_ns();
     p->last_draw_ns = 0;
     p->drawn = 0;
+}
+
+void tc_progress_init_bytes(tc_progress *p, uint64_t base, uint64_t total)
+{
+    tc_progress_init(p, 0, total);
+    p->kind = TC_PROGRESS_BYTES;
+    p->base = base;
+    p->bytes_done = base;
+}
+
+void tc_progress_init_count(tc_progress *p, uint64_t total)
+{
+    tc_progress_init(p, 0, total);
+    p->kind = TC_PROGRESS_COUNT;
 }
 
 static void human(uint64_t n, char *out, size_t outsz)
@@ -43,7 +59,7 @@ static void draw(tc_progress *p, int force)
         return;
     p->last_draw_ns = now;
     uint64_t done = p->bytes_done + p->cur_sent;
-    if (done > p->bytes_total)
+    if (done > p->bytes_total && (p->kind == TC_PROGRESS_FILES || p->bytes_total))
         done = p->bytes_total;
     double frac = p->bytes_total ? (double)done / (double)p->bytes_total
                 : p->files_total ? (double)p->files_done / (double)p->files_total : 1.0;
@@ -52,13 +68,24 @@ static void draw(tc_progress *p, int force)
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[BAR_WIDTH] = '\0';
+    if (p->kind != TC_PROGRESS_FILES && !p->bytes_total)
+        for (int i = 0; i < BAR_WIDTH; i++)
+            bar[i] = ' '; /* no total known yet: no fraction to show */
     double secs = (double)(now - p->start_ns) / 1e9;
     char a[32], b[32], r[32];
     human(done, a, sizeof a);
     human(p->bytes_total, b, sizeof b);
-    human(secs > 0.05 ? (uint64_t)((double)done / secs) : 0, r, sizeof r);
-    fprintf(stderr, "\r[%s] %zu/%zu files  %s / %s  %s/s\033[K", bar, p->files_done,
-            p->files_total, a, b, r);
+    /* the rate counts what moved in this run, not what a resumed download had */
+    uint64_t moved = done >= p->base ? done - p->base : 0;
+    human(secs > 0.05 ? (uint64_t)((double)moved / secs) : 0, r, sizeof r);
+    if (p->kind == TC_PROGRESS_COUNT)
+        fprintf(stderr, "\r[%s] %llu/%llu\033[K", bar, (unsigned long long)done,
+                (unsigned long long)p->bytes_total);
+    else if (p->kind == TC_PROGRESS_BYTES)
+        fprintf(stderr, "\r[%s] %s / %s  %s/s\033[K", bar, a, p->bytes_total ? b : "?", r);
+    else
+        fprintf(stderr, "\r[%s] %zu/%zu files  %s / %s  %s/s\033[K", bar, p->files_done,
+                p->files_total, a, b, r);
     fflush(stderr);
     p->drawn = 1;
 }
@@ -68,6 +95,20 @@ void tc_progress_bytes(void *arg, uint64_t sent, uint64_t total)
     tc_progress *p = arg;
     (void)total;
     p->cur_sent = sent;
+    draw(p, 0);
+}
+
+void tc_progress_set(tc_progress *p, uint64_t done, uint64_t total)
+{
+    if (p->kind == TC_PROGRESS_BYTES) {
+        if (total)
+            p->bytes_total = p->base + total;
+        p->bytes_done = p->base + done;
+    } else {
+        if (total)
+            p->bytes_total = total;
+        p->bytes_done = done;
+    }
     draw(p, 0);
 }
 
