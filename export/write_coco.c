@@ -37,13 +37,13 @@
  * - Numbers are printed with tly_export_num (12, not 12.0); a label the template
  *   does not know is an error, not a silent drop.
  */
-#include "export/writer.h"
+#include "export/shapes.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3 };   /* train, val, test (slot 0 alone without a split) */
+enum { SLOTS = TLY_EXPORT_SPLITS };   /* train, val, test (slot 0 alone without a split) */
 
 typedef struct {
     const char *name;   /* borrowed from the template */
@@ -66,11 +66,6 @@ typedef struct {
 static int cmp_category(const void *a, const void *b)
 {
     return strcmp(((const category *)a)->name, ((const category *)b)->name);
-}
-
-static int is_shape_control(const char *type)
-{
-    return type && (strcmp(type, "bbox") == 0 || strcmp(type, "polygon") == 0 || strcmp(type, "keypoints") == 0);
 }
 
 static json_t *find_category(json_t *cats, const char *name)
@@ -108,7 +103,7 @@ static int build_categories(coco_state *s, const tly_export_context *ctx, tly_er
     json_array_foreach(json_object_get(ctx->template_json, "controls"), i, def) {
         const char *type = json_string_value(json_object_get(def, "type"));
         const char *cname = json_string_value(json_object_get(def, "name"));
-        if (!is_shape_control(type) || !cname)
+        if (!tly_export_is_shape_control(type) || !cname)
             continue;
         json_t *points = strcmp(type, "keypoints") == 0 ? json_object_get(def, "points") : NULL;
         json_t *labels = json_object_get(def, "labels");
@@ -151,18 +146,6 @@ static int64_t category_of(const coco_state *s, json_t *def, json_t *shape, cons
         return 0;
     }
     return hit->id;
-}
-
-static int slot_of(const tly_export_context *ctx, const tly_export_item *it, tly_error *err)
-{
-    if (!ctx->has_split)
-        return 0;
-    static const char *const names[SLOTS] = {"train", "val", "test"};
-    for (int i = 0; i < SLOTS; i++)
-        if (it->split && strcmp(it->split, names[i]) == 0)
-            return i;
-    return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                    it->split ? it->split : "(none)");
 }
 
 static int put_num(tly_export_file *f, double v, tly_error *err)
@@ -270,8 +253,7 @@ static int ann_tail(coco_file *cf, const tly_export_item *it, tly_error *err)
 
 static int bad_shape(const tly_export_item *it, json_t *def, size_t i, tly_error *err)
 {
-    return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_result", "item %lld: control '%s': shape %zu is malformed",
-                    (long long)it->item_id, json_string_value(json_object_get(def, "name")), i);
+    return tly_export_bad_shape(it, json_string_value(json_object_get(def, "name")), i, err);
 }
 
 /* [x, y] into *x, *y; 0 or -1. */
@@ -370,7 +352,7 @@ static int write_annotations(coco_state *s, coco_file *cf, const tly_export_cont
     json_array_foreach(json_object_get(ctx->template_json, "controls"), c, def) {
         const char *type = json_string_value(json_object_get(def, "type"));
         const char *cname = json_string_value(json_object_get(def, "name"));
-        if (!is_shape_control(type) || !cname)
+        if (!tly_export_is_shape_control(type) || !cname)
             continue;
         json_t *shapes = json_object_get(it->answer, cname);
         if (shapes && !json_is_array(shapes) && !json_is_null(shapes))
@@ -395,7 +377,7 @@ static int coco_item(void *state, const tly_export_context *ctx, const tly_expor
                      int pass, tly_error *err)
 {
     coco_state *s = state;
-    int slot = slot_of(ctx, it, err);
+    int slot = tly_export_split_slot(ctx, it, NULL, err);
     if (slot < 0)
         return -1;
     coco_file *cf = &s->files[slot];

@@ -29,7 +29,7 @@
  * - <depth> is the probed channel count (3 when unknown).
  * - All text is XML-escaped (tly_export_xml_escape).
  */
-#include "export/writer.h"
+#include "export/shapes.h"
 #include "core/fsutil.h"
 
 #include <math.h>
@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3 };
+enum { SLOTS = TLY_EXPORT_SPLITS };
 
 typedef struct {
     tly_export_file *lists[SLOTS];   /* ImageSets/Main/<split>.txt (slot 0 alone without a split) */
@@ -67,21 +67,6 @@ static int element(tly_export_file *f, int indent, const char *tag, const char *
 static int element_int(tly_export_file *f, int indent, const char *tag, long long v, tly_error *err)
 {
     return tly_export_printf(f, err, "%.*s<%s>%lld</%s>\n", indent, "\t\t\t\t", tag, v, tag);
-}
-
-static int slot_of(const tly_export_context *ctx, const tly_export_item *it, const char **name, tly_error *err)
-{
-    static const char *const names[SLOTS] = {"train", "val", "test"};
-    *name = "default";
-    if (!ctx->has_split)
-        return 0;
-    for (int i = 0; i < SLOTS; i++)
-        if (it->split && strcmp(it->split, names[i]) == 0) {
-            *name = names[i];
-            return i;
-        }
-    return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                    it->split ? it->split : "(none)");
 }
 
 static int voc_begin(void **state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
@@ -124,31 +109,6 @@ static int write_object(tly_export_file *f, const char *name, double x0, double 
                : 0;
 }
 
-static int bad_shape(const tly_export_item *it, const char *cname, size_t i, tly_error *err)
-{
-    return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_result", "item %lld: control '%s': shape %zu is malformed",
-                    (long long)it->item_id, cname, i);
-}
-
-/* The extent of a polygon's points; 0 or -1 if malformed. */
-static int polygon_extent(json_t *pts, double *x0, double *y0, double *x1, double *y1)
-{
-    size_t k;
-    json_t *pt;
-    *x0 = *y0 = INFINITY;
-    *x1 = *y1 = -INFINITY;
-    if (!json_is_array(pts) || json_array_size(pts) == 0)
-        return -1;
-    json_array_foreach(pts, k, pt) {
-        if (!json_is_array(pt) || json_array_size(pt) != 2 || !json_is_number(json_array_get(pt, 0)) ||
-            !json_is_number(json_array_get(pt, 1)))
-            return -1;
-        double x = json_number_value(json_array_get(pt, 0)), y = json_number_value(json_array_get(pt, 1));
-        *x0 = fmin(*x0, x), *y0 = fmin(*y0, y), *x1 = fmax(*x1, x), *y1 = fmax(*y1, y);
-    }
-    return 0;
-}
-
 static int write_objects(tly_export_file *f, const tly_export_context *ctx, const tly_export_item *it, double iw,
                          double ih, tly_error *err)
 {
@@ -165,14 +125,14 @@ static int write_objects(tly_export_file *f, const tly_export_context *ctx, cons
             const char *name = labelled ? json_string_value(json_object_get(shape, "label")) : cname;
             double x0, y0, x1, y1;
             if (!name)
-                return bad_shape(it, cname, i, err);
+                return tly_export_bad_shape(it, cname, i, err);
             if (box) {
                 x0 = json_number_value(json_object_get(shape, "x"));
                 y0 = json_number_value(json_object_get(shape, "y"));
                 x1 = x0 + json_number_value(json_object_get(shape, "w"));
                 y1 = y0 + json_number_value(json_object_get(shape, "h"));
-            } else if (polygon_extent(json_object_get(shape, "points"), &x0, &y0, &x1, &y1) < 0) {
-                return bad_shape(it, cname, i, err);
+            } else if (tly_export_polygon_extent(json_object_get(shape, "points"), &x0, &y0, &x1, &y1) < 0) {
+                return tly_export_bad_shape(it, cname, i, err);
             }
             if (write_object(f, name, x0, y0, x1, y1, iw, ih, err) < 0)
                 return -1;
@@ -186,7 +146,9 @@ static int voc_item(void *state, const tly_export_context *ctx, const tly_export
 {
     voc_state *s = state;
     const char *split;
-    int slot = slot_of(ctx, it, &split, err);
+    int slot = tly_export_split_slot(ctx, it, &split, err);
+    if (!split)
+        split = "default";
     if (slot < 0)
         return -1;
     char path[256];

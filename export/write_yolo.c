@@ -28,15 +28,14 @@
  * - The image size comes from the probed media; an image without one cannot be
  *   normalised and fails the export.
  */
-#include "export/writer.h"
+#include "export/shapes.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3 };
-static const char *const split_names[SLOTS] = {"train", "val", "test"};
+enum { SLOTS = TLY_EXPORT_SPLITS };
 
 typedef struct {
     const char *name;   /* borrowed from the template */
@@ -55,11 +54,6 @@ static int cmp_class(const void *a, const void *b)
     return strcmp(((const yolo_class *)a)->name, ((const yolo_class *)b)->name);
 }
 
-static int is_shape_control(const char *type)
-{
-    return type && (strcmp(type, "bbox") == 0 || strcmp(type, "polygon") == 0 || strcmp(type, "keypoints") == 0);
-}
-
 /* Counts (names == NULL) or collects the class names in template order. */
 static size_t walk_classes(const tly_export_context *ctx, const char **names)
 {
@@ -69,7 +63,7 @@ static size_t walk_classes(const tly_export_context *ctx, const char **names)
         const char *type = json_string_value(json_object_get(def, "type"));
         const char *cname = json_string_value(json_object_get(def, "name"));
         json_t *labels = json_object_get(def, "labels");
-        if (!is_shape_control(type) || !cname)
+        if (!tly_export_is_shape_control(type) || !cname)
             continue;
         if (!json_is_array(labels)) {
             if (names)
@@ -122,31 +116,6 @@ static int yolo_begin(void **state, const tly_export_context *ctx, tly_export_ou
     return build_classes(s, ctx, err);
 }
 
-static int bad_shape(const tly_export_item *it, const char *cname, size_t i, tly_error *err)
-{
-    return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_result", "item %lld: control '%s': shape %zu is malformed",
-                    (long long)it->item_id, cname, i);
-}
-
-/* The extent of a polygon's points; 0 or -1 if malformed. */
-static int polygon_extent(json_t *pts, double *x0, double *y0, double *x1, double *y1)
-{
-    size_t k;
-    json_t *pt;
-    *x0 = *y0 = INFINITY;
-    *x1 = *y1 = -INFINITY;
-    if (!json_is_array(pts) || json_array_size(pts) == 0)
-        return -1;
-    json_array_foreach(pts, k, pt) {
-        if (!json_is_array(pt) || json_array_size(pt) != 2 || !json_is_number(json_array_get(pt, 0)) ||
-            !json_is_number(json_array_get(pt, 1)))
-            return -1;
-        double x = json_number_value(json_array_get(pt, 0)), y = json_number_value(json_array_get(pt, 1));
-        *x0 = fmin(*x0, x), *y0 = fmin(*y0, y), *x1 = fmax(*x1, x), *y1 = fmax(*y1, y);
-    }
-    return 0;
-}
-
 static int write_objects(yolo_state *s, tly_export_file *f, const tly_export_context *ctx, const tly_export_item *it,
                          double iw, double ih, tly_error *err)
 {
@@ -163,7 +132,7 @@ static int write_objects(yolo_state *s, tly_export_file *f, const tly_export_con
             const char *name = labelled ? json_string_value(json_object_get(shape, "label")) : cname;
             yolo_class key = {name, 0}, *hit = NULL;
             if (!name)
-                return bad_shape(it, cname, i, err);
+                return tly_export_bad_shape(it, cname, i, err);
             if (s->n)
                 hit = bsearch(&key, s->by_name, s->n, sizeof *s->by_name, cmp_class);
             if (!hit)
@@ -176,8 +145,8 @@ static int write_objects(yolo_state *s, tly_export_file *f, const tly_export_con
                 y0 = json_number_value(json_object_get(shape, "y"));
                 x1 = x0 + json_number_value(json_object_get(shape, "w"));
                 y1 = y0 + json_number_value(json_object_get(shape, "h"));
-            } else if (polygon_extent(json_object_get(shape, "points"), &x0, &y0, &x1, &y1) < 0) {
-                return bad_shape(it, cname, i, err);
+            } else if (tly_export_polygon_extent(json_object_get(shape, "points"), &x0, &y0, &x1, &y1) < 0) {
+                return tly_export_bad_shape(it, cname, i, err);
             }
             x0 = fmax(x0, 0), y0 = fmax(y0, 0), x1 = fmin(x1, iw), y1 = fmin(y1, ih);
             if (!(x1 > x0 && y1 > y0))
@@ -214,13 +183,9 @@ static int yolo_item(void *state, const tly_export_context *ctx, const tly_expor
 {
     yolo_state *s = state;
     if (ctx->has_split) {
-        int slot = -1;
-        for (int i = 0; i < SLOTS; i++)
-            if (it->split && strcmp(it->split, split_names[i]) == 0)
-                slot = i;
+        int slot = tly_export_split_slot(ctx, it, NULL, err);
         if (slot < 0)
-            return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                            it->split ? it->split : "(none)");
+            return -1;
         s->seen[slot] = 1;
     }
     double iw = json_number_value(json_object_get(it->media, "width"));
