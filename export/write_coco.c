@@ -429,6 +429,6 @@ static void coco_free(void *state)
 }
 
 const tly_export_writer tly_writer_coco = {
-    .name = "coco", .media = "image", .passes = 2, .begin = coco_begin, .item = coco_item, .end = coco_end,
+    .name = "coco", .media = "image", .passes = 2, .answerless_passes = 1u, .begin = coco_begin, .item = coco_item, .end = coco_end,
     .free_state = coco_free,
 };

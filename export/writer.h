@@ -96,6 +96,8 @@ typedef struct {
     const char *name;           /* the format's API name: "coco", "voc", ... */
     const char *media;          /* "image", "audio" or "any": projects it applies to */
     int passes;                 /* 1, or 2 for formats written in two sections */
+    unsigned answerless_passes; /* bit p set: pass p reads no answers (item->answer is
+                                 * NULL then), which saves parsing them */
     /* Called once per pass before the items: allocate state (pass 0), open files,
      * write headers. *state persists across passes. */
     int (*begin)(void **state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err);

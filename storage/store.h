@@ -595,6 +595,7 @@ typedef struct {
     const char *state;        /* item state: "released" (default) or "done" */
     int64_t batch_id;         /* 0 = any */
     double min_confidence;    /* 0 = any */
+    int without_answer;       /* leave row.answer NULL (a pass that does not read it) */
 } tly_export_filter;
 
 /* The results matching f, by item id, after after_item_id, at most limit, to fn

@@ -125,6 +125,7 @@ int tly_store_export_fail(tly_store *st, int64_t id, const char *error, tly_erro
 struct walk {
     int (*fn)(const tly_export_row *row, void *ctx);
     void *ctx;
+    int without_answer;
 };
 
 static int walk_row(const sq_row *r, void *ctx, tly_error *err)
@@ -144,7 +145,7 @@ static int walk_row(const sq_row *r, void *ctx, tly_error *err)
     if (!row.worker_ids)
         row.worker_ids = "";
     int rc = -1;
-    if (sq_col_json(r, 5, &row.media, err) == 0 && sq_col_json(r, 6, &row.answer, err) == 0 &&
+    if (sq_col_json(r, 5, &row.media, err) == 0 && (w->without_answer || sq_col_json(r, 6, &row.answer, err) == 0) &&
         sq_col_json(r, 9, &row.detail, err) == 0)
         rc = w->fn(&row, w->ctx) < 0 ? tly_fail(err, TLY_E_INTERNAL, "aborted", "stopped by the reader") : 0;
     json_decref(row.media);
@@ -159,7 +160,7 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
                               int limit, int (*fn)(const tly_export_row *row, void *ctx), void *ctx,
                               tly_error *err)
 {
-    struct walk w = {fn, ctx};
+    struct walk w = {fn, ctx, f->without_answer};
     return sq_each(st,
                    "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
                    " r.detail, r.judgments, r.updated_at,"

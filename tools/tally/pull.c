@@ -14,10 +14,11 @@
  *     the 206 means the server sends everything again, so the file starts over. The
  *     whole file must have the export's artifact.size and artifact.sha256; a resumed
  *     file that does not is fetched once more from the start.
- *  3. The files. A tar is unpacked into OUT: directories and regular files only, no
- *     absolute names, no "..", and nothing found in OUT is followed (every directory
- *     below OUT is opened with O_NOFOLLOW; an existing file is unlinked, not written
- *     through). A single annotation file is moved to the path its one manifest line
+ *  3. The files. A tar is read twice: once to check every entry (directories and
+ *     regular files only, no absolute names, no ".."), so a bad archive writes
+ *     nothing, then to unpack it into OUT, where nothing found is followed (every
+ *     directory below OUT is opened with O_NOFOLLOW; an existing file is unlinked,
+ *     not written through). A single annotation file is moved to the path its one manifest line
  *     (GET .../manifest) names, and that manifest is saved as OUT/manifest.jsonl, so
  *     both kinds leave the same layout.
  *  4. Verification. OUT/manifest.jsonl must hash to the version, and every file it
@@ -151,7 +152,8 @@ static json_t *parse_split(const char *s, char *why, size_t whysz)
                    strcmp(key, "test") == 0) {
             double v = strtod(val, &end);
             if (!*val || *end || !isfinite(v) || v < 0 || v > 1) {
-                snprintf(why, whysz, "--split: %s must be a fraction from 0 to 1, not '%s'", key, val);
+                snprintf(why, whysz, "--split: %s must be a fraction from 0 to 1, not '%s'", key,
+                         val);
                 goto fail;
             }
             json_object_set_new(o, key, json_real(v));
@@ -163,8 +165,8 @@ static json_t *parse_split(const char *s, char *why, size_t whysz)
         }
     }
     if (!fractions || fabs(sum - 1.0) > 1e-6) {
-        snprintf(why, whysz, "--split: the train/val/test fractions must add up to 1 (they add up to %g)",
-                 sum);
+        snprintf(why, whysz,
+                 "--split: the train/val/test fractions must add up to 1 (they add up to %g)", sum);
         goto fail;
     }
     free(copy);
@@ -334,7 +336,8 @@ static int get_export(pull *p, int64_t id, json_t **out, long *status, tly_error
     if (status)
         *status = r.status;
     if (rc == 0 && !json_is_object(r.json))
-        rc = tly_fail(err, TLY_E_IO, "bad_response", "GET %s: the reply is not a JSON object", path);
+        rc = tly_fail(err, TLY_E_IO, "bad_response", "GET %s: the reply is not a JSON object",
+                      path);
     if (rc == 0)
         *out = json_incref(r.json);
     tc_resp_free(&r);
@@ -394,8 +397,8 @@ static int64_t find_by_version(pull *p, const char *prefix, tly_error *err)
     }
     if (found < 0)
         return tly_fail(err, TLY_E_NOT_FOUND, "version_not_found",
-                        "project %lld has no %s export with version %s...", (long long)p->project,
-                        p->format, prefix);
+                        "project %lld has no %s export whose version starts with %s",
+                        (long long)p->project, p->format, prefix);
     return found;
 }
 
@@ -418,13 +421,18 @@ static int64_t resolve_version(pull *p, const char *v, tly_error *err)
             return -1;
     } else if (!prefix_ok) {
         return tly_fail(err, TLY_E_INVALID, "invalid_version",
-                        "--version takes an export id or the start of a version's SHA-256, not '%s'",
-                        v);
+                        "--version takes an export id or the start of a version's SHA-256, "
+                        "not '%s'", v);
     }
     char lower[TLY_SHA256_HEX_LEN + 1];
     for (size_t i = 0; i <= len; i++)
         lower[i] = (char)tolower((unsigned char)v[i]);
-    return find_by_version(p, lower, err);
+    int64_t found = find_by_version(p, lower, err);
+    if (found < 0 && id > 0 && strcmp(err->code, "version_not_found") == 0)
+        tly_fail(err, TLY_E_NOT_FOUND, "export_not_found",
+                 "there is no export %lld, and project %lld has no %s export whose version "
+                 "starts with %s", (long long)id, (long long)p->project, p->format, lower);
+    return found;
 }
 
 static int create_export(pull *p, json_t *split, int no_media, const char *min_conf,
@@ -625,9 +633,12 @@ static int fetch_artifact(pull *p, int *retry, tly_error *err)
         tly_fail(err, TLY_E_IO, "download_refused", "downloading export %lld: %s",
                  (long long)p->id, p->why);
     } else if (rc < 0 && r.status == 0 && strcmp(err->code, "local_write") != 0) {
-        tly_error_prefix(err, "the download stopped after %llu bytes; pull again with "
-                              "--version %lld --out %s to resume: ",
-                         (unsigned long long)(p->offset + got), (long long)p->id, p->out);
+        char cause[sizeof err->message];
+        snprintf(cause, sizeof cause, "%s", err->message);
+        tly_fail(err, TLY_E_IO, "download_interrupted",
+                 "the download stopped at byte %llu (pull again with --version %lld --out %s "
+                 "to resume): %s",
+                 (unsigned long long)(p->offset + got), (long long)p->id, p->out, cause);
     }
     tc_resp_free(&r);
     return rc;
@@ -698,7 +709,8 @@ static int download(pull *p, tly_error *err)
         unlinkat(p->outfd, p->partial, 0); /* bad bytes: never resume from them */
         if (!had_partial || attempt > 0)
             return -1;
-        fprintf(stderr, "tally: %s\nthe resumed file does not match; downloading it again from the start\n",
+        fprintf(stderr, "tally: %s\n"
+                        "the resumed file does not match; downloading it again from the start\n",
                 err->message);
     }
 }
@@ -719,7 +731,9 @@ static int is_tar(pull *p)
     return n == (ssize_t)sizeof block && memcmp(block + 257, "ustar", 5) == 0;
 }
 
-static int unpack_tar(pull *p, tly_error *err)
+/* One pass over the tar: with check_only, only the entries' names and types are
+ * looked at (so an unsafe archive writes nothing); else they are written below OUT. */
+static int unpack_tar(pull *p, int check_only, tly_error *err)
 {
     int fd = openat(p->outfd, p->partial, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -764,6 +778,8 @@ static int unpack_tar(pull *p, tly_error *err)
                      "the archive entry '%s' is not a regular file or directory: refused", name);
             goto out;
         }
+        if (check_only)
+            continue; /* the next header skips the data */
         if (type == AE_IFDIR) {
             const char *last;
             int pfd = open_parent(p->outfd, name, 1, tmp, sizeof tmp, &last);
@@ -782,7 +798,9 @@ static int unpack_tar(pull *p, tly_error *err)
         int ofd = create_file(p->outfd, name);
         if (ofd < 0) {
             tly_fail(err, TLY_E_IO, "local_write", "cannot create %s/%s: %s", p->out, name,
-                     strerror(errno));
+                     errno == ENOTDIR || errno == ELOOP
+                         ? "its directory in the output is a symbolic link or a file (refused)"
+                         : strerror(errno));
             goto out;
         }
         la_ssize_t n;
@@ -995,8 +1013,8 @@ int cmd_pull(tc_ctx *ctx, int argc, char **argv)
         char *end;
         double v = strtod(min_conf, &end);
         if (!*min_conf || *end || !isfinite(v) || v < 0 || v > 1)
-            return tc_usage_error(&pull_help, "--min-confidence takes a number from 0 to 1, not '%s'",
-                                  min_conf);
+            return tc_usage_error(&pull_help,
+                                  "--min-confidence takes a number from 0 to 1, not '%s'", min_conf);
     }
     json_t *split = NULL;
     if (split_s) {
@@ -1039,7 +1057,7 @@ int cmd_pull(tc_ctx *ctx, int argc, char **argv)
     if (download(&p, &err) < 0)
         goto report;
     if (is_tar(&p)) {
-        if (unpack_tar(&p, &err) < 0)
+        if (unpack_tar(&p, 1, &err) < 0 || unpack_tar(&p, 0, &err) < 0)
             goto report; /* the checked artifact stays: the next pull unpacks it again */
         unlinkat(p.outfd, p.partial, 0);
     } else if (place_single(&p, &err) < 0) {
@@ -1061,7 +1079,8 @@ int cmd_pull(tc_ctx *ctx, int argc, char **argv)
            (unsigned long long)checked);
     printf("  bytes    %lld\n", (long long)tc_jint(p.exp, "bytes"));
     printf("  out      %s\n", out);
-    rc = fflush(stdout) == 0 ? TC_EXIT_OK : tc_fail_local("writing the summary: %s", strerror(errno));
+    rc = fflush(stdout) == 0 ? TC_EXIT_OK
+                             : tc_fail_local("writing the summary: %s", strerror(errno));
     goto out;
 report:
     rc = tc_report(&err);
