@@ -48,9 +48,10 @@ static struct {
 } g;
 
 static const char *PROJECT =
-    "{\"name\":\"pull\",\"media\":\"image\","
-    "\"template\":{\"controls\":[{\"name\":\"label\",\"type\":\"choice\",\"options\":[\"cat\",\"dog\"]}]},"
-    "\"workflow\":{\"overlap\":1,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0}}";
+    "{\"name\":\"pull\",\"media\":\"image\",\"template\":{\"controls\":["
+    "{\"name\":\"label\",\"type\":\"choice\",\"options\":[\"cat\",\"dog\"]}]},"
+    "\"workflow\":{\"overlap\":1,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"
+    "\"min_confidence\":0}}";
 
 /* Run the CLI as the manager with args (NULL-terminated varargs). */
 static int cli(char **out, char **err, ...)
@@ -100,7 +101,8 @@ static void label_and_release(void)
         json_decref(task);
         char body[96];
         snprintf(body, sizeof body, "{\"answer\":{\"label\":\"%s\"}}", k % 2 ? "dog" : "cat");
-        json_decref(req_json("POST", g.worker, body, 200, "/v1/assignments/%lld/submit", (long long)a));
+        json_decref(req_json("POST", g.worker, body, 200, "/v1/assignments/%lld/submit",
+                             (long long)a));
     }
     long long deadline = it_now_ms() + 60000;
     for (;;) {
@@ -438,6 +440,7 @@ static void test_bad_input(void **state)
     free(err);
     /* no such export */
     assert_int_equal(cli(&out, &err, "pull", g.pid, "--format", "csv", "--version", "987654", "--out", d9, NULL), 1);
+    assert_non_null(strstr(err, "no export 987654"));
     free(out);
     free(err);
     /* shaping options with --version */

@@ -1013,8 +1013,8 @@ int cmd_pull(tc_ctx *ctx, int argc, char **argv)
         char *end;
         double v = strtod(min_conf, &end);
         if (!*min_conf || *end || !isfinite(v) || v < 0 || v > 1)
-            return tc_usage_error(&pull_help,
-                                  "--min-confidence takes a number from 0 to 1, not '%s'", min_conf);
+            return tc_usage_error(&pull_help, "--min-confidence takes a number from 0 to 1, "
+                                              "not '%s'", min_conf);
     }
     json_t *split = NULL;
     if (split_s) {
