@@ -67,7 +67,7 @@ static int live_get(int64_t id, int64_t *done, int64_t *total)
 static json_t *normalize(const tly_project *p, json_t *body, const tly_export_writer **writer, tly_error *err)
 {
     static const char *const keys[] = {"format", "split", "media", "filters", NULL};
-    static const char *const split_keys[] = {"train", "val", "test", "seed", NULL};
+    static const char *const split_keys[] = {"train", "val", "test", "seed", "stratify", NULL};
     static const char *const filter_keys[] = {"batch_id", "state", "min_confidence", "label", NULL};
     const char *format = NULL;
     json_t *split = NULL, *filters = NULL;
@@ -90,19 +90,21 @@ static json_t *normalize(const tly_project *p, json_t *body, const tly_export_wr
     if (split) {
         double train = 0, val = 0, test = 0;
         int64_t seed = 0;
+        int stratify = 0;
         if (tly_json_only_keys(split, "split", split_keys, err) < 0 ||
             tly_json_get_number(split, "train", 0, 0, 1, &train, err) < 0 ||
             tly_json_get_number(split, "val", 0, 0, 1, &val, err) < 0 ||
             tly_json_get_number(split, "test", 0, 0, 1, &test, err) < 0 ||
-            tly_json_get_int(split, "seed", 0, 0, INT64_MAX, &seed, err) < 0)
+            tly_json_get_int(split, "seed", 0, 0, INT64_MAX, &seed, err) < 0 ||
+            tly_json_get_bool(split, "stratify", 0, &stratify, err) < 0)
             goto fail;
         if (train + val + test < 1 - 1e-6 || train + val + test > 1 + 1e-6) {
             tly_fail(err, TLY_E_INVALID, "invalid_split", "split fractions must add up to 1 (they add up to %g)",
                      train + val + test);
             goto fail;
         }
-        json_object_set_new(out, "split", json_pack("{s:f,s:f,s:f,s:I}", "train", train, "val", val, "test", test,
-                                                    "seed", (json_int_t)seed));
+        json_object_set_new(out, "split", json_pack("{s:f,s:f,s:f,s:I,s:b}", "train", train, "val", val, "test",
+                                                    test, "seed", (json_int_t)seed, "stratify", stratify));
     }
     json_t *f = json_pack("{s:s}", "state", "released");
     json_object_set_new(out, "filters", f);
@@ -202,8 +204,9 @@ typedef struct {
     tly_export_filter filter;
     const char *label;            /* filters.label or NULL */
     int has_split;
-    double train, val;
+    double train, val, test;
     int64_t seed;
+    char split_key[65];           /* stratified: the split configuration's key, else "" */
     int pass;
     int64_t index, done, total, last_item;
     tly_error err;
@@ -296,7 +299,12 @@ static int on_row(const tly_export_row *row, void *arg)
     char stem[128], ext[16], media_path[256];
     make_stem(row->item_id, row->name ? row->name : "item", stem, sizeof stem);
     make_ext(row->name ? row->name : "", row->media, ext, sizeof ext);
-    const char *split = j->has_split ? split_of(j, row->sha256) : NULL;
+    const char *split = !j->has_split ? NULL : j->split_key[0] ? row->split : split_of(j, row->sha256);
+    if (j->has_split && !split) {
+        tly_fail(&j->err, TLY_E_INTERNAL, "split", "item %lld has no split assignment", (long long)row->item_id);
+        j->failed = 1;
+        return -1;
+    }
     tly_export_item it = {
         .item_id = row->item_id, .index = j->index, .name = row->name, .stem = stem, .media_path = media_path,
         .sha256 = row->sha256, .media = row->media, .answer = row->answer, .confidence = row->confidence,
@@ -552,6 +560,104 @@ out:
     return rc;
 }
 
+/* ---- stratified splits ---------------------------------------------------------------------- */
+
+/* The class an item is stratified by: the first choice control's value, else the
+ * first label of the first region control, else "" (one class). */
+static const char *class_of(json_t *tmpl, json_t *answer)
+{
+    size_t i;
+    json_t *def;
+    json_array_foreach(json_object_get(tmpl, "controls"), i, def) {
+        json_t *v = json_object_get(answer, json_string_value(json_object_get(def, "name")));
+        const char *type = json_string_value(json_object_get(def, "type"));
+        if (!v || !type)
+            continue;
+        if (strcmp(type, "choice") == 0 && json_is_string(v))
+            return json_string_value(v);
+        if (json_is_array(v) && json_array_size(v)) {
+            const char *l = json_string_value(json_object_get(json_array_get(v, 0), "label"));
+            if (l)
+                return l;
+        }
+    }
+    return "";
+}
+
+typedef struct {
+    job *j;
+    json_t *counts;               /* class -> {"train","val","test"} */
+    int64_t assigned;
+    tly_error err;
+    int failed;
+} stratifier;
+
+/* Each new item goes to the split furthest below its share in the item's class
+ * (ties: train, val, test), in item order: exact proportions per class, decided
+ * once and kept for every later version. */
+static int assign_row(const tly_export_row *row, void *arg)
+{
+    stratifier *sf = arg;
+    job *j = sf->j;
+    const char *cls = class_of(j->p.template_json, row->answer);
+    json_t *c = json_object_get(sf->counts, cls);
+    if (!c) {
+        c = json_pack("{s:i,s:i,s:i}", "train", 0, "val", 0, "test", 0);
+        json_object_set_new(sf->counts, cls, c);
+    }
+    static const char *const names[3] = {"train", "val", "test"};
+    double share[3] = {j->train, j->val, j->test}, n = 1;
+    for (int k = 0; k < 3; k++)
+        n += (double)json_integer_value(json_object_get(c, names[k]));
+    int best = 0;
+    double best_gap = -1e300;
+    for (int k = 0; k < 3; k++) {
+        double gap = share[k] * n - (double)json_integer_value(json_object_get(c, names[k]));
+        if (share[k] > 0 && gap > best_gap + 1e-12) {
+            best_gap = gap;
+            best = k;
+        }
+    }
+    json_object_set_new(c, names[best], json_integer(json_integer_value(json_object_get(c, names[best])) + 1));
+    if (tly_store_split_assign(j->st, j->p.id, j->split_key, row->item_id, cls, names[best], &sf->err) < 0) {
+        sf->failed = 1;
+        return -1;
+    }
+    sf->assigned++;
+    return 0;
+}
+
+static int stratify(job *j, tly_error *err)
+{
+    stratifier sf = {.j = j};
+    if (tly_store_split_counts(j->st, j->p.id, j->split_key, &sf.counts, err) < 0)
+        return -1;
+    tly_export_filter f = j->filter;
+    f.split_key = j->split_key;
+    f.unassigned_only = 1;
+    f.without_answer = 0;
+    int rc = 0;
+    for (;;) {
+        /* Each page in its own transaction: assignments are decided once and kept. */
+        if (tly_store_begin(j->st, err) < 0) {
+            rc = -1;
+            break;
+        }
+        int64_t n = tly_store_export_rows(j->st, j->p.id, &f, 0, PAGE, assign_row, &sf, err);
+        if (n < 0 || tly_store_commit(j->st, err) < 0) {
+            tly_store_rollback(j->st);
+            if (sf.failed && err)
+                *err = sf.err;
+            rc = -1;
+            break;
+        }
+        if (n < PAGE)
+            break;
+    }
+    json_decref(sf.counts);
+    return rc;
+}
+
 static int write_dataset(job *j, tly_blob_store *blobs, const char *exports_dir, const char *tmp, tly_error *err)
 {
     char root[4096], manifest[4096];
@@ -559,6 +665,9 @@ static int write_dataset(job *j, tly_blob_store *blobs, const char *exports_dir,
     snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", tmp);
     if (!(j->out = tly_export_out_new(root, manifest, err)))
         return -1;
+    if (j->split_key[0] && stratify(j, err) < 0)
+        return -1;
+    j->filter.split_key = j->split_key[0] ? j->split_key : NULL;
     /* One read snapshot for every pass: the same rows each time. */
     if (tly_store_snapshot_begin(j->st, err) < 0)
         return -1;
@@ -615,7 +724,15 @@ int tly_export_run(tly_store *st, tly_blob_store *blobs, const char *exports_dir
     if ((j.has_split = split != NULL)) {
         j.train = json_number_value(json_object_get(split, "train"));
         j.val = json_number_value(json_object_get(split, "val"));
+        j.test = json_number_value(json_object_get(split, "test"));
         j.seed = json_integer_value(json_object_get(split, "seed"));
+        if (json_is_true(json_object_get(split, "stratify"))) {
+            /* The key names the configuration (fractions and seed), not the export. */
+            char *text = json_dumps(split, JSON_COMPACT | JSON_SORT_KEYS);
+            if (text)
+                tly_sha256_hex(text, strlen(text), j.split_key);
+            free(text);
+        }
     }
     char job_name[64];
     snprintf(job_name, sizeof job_name, "tally-project-%lld", (long long)j.p.id);

@@ -298,7 +298,16 @@ static const struct migration steps[] = {
      "  created_by BIGINT NOT NULL,"
      "  created_at BIGINT NOT NULL,"
      "  finished_at BIGINT NOT NULL DEFAULT 0);"
-     "CREATE INDEX exports_project ON exports (project_id, id);"},
+     "CREATE INDEX exports_project ON exports (project_id, id);"
+     /* Stratified splits: an item's split, decided once per split configuration
+      * (split_key) when it is first exported, so later versions never move it. */
+     "CREATE TABLE split_assignments ("
+     "  project_id BIGINT NOT NULL,"
+     "  split_key TEXT NOT NULL,"
+     "  item_id BIGINT NOT NULL,"
+     "  class TEXT NOT NULL,"
+     "  split TEXT NOT NULL,"
+     "  PRIMARY KEY (project_id, split_key, item_id));"},
 };
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)

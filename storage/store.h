@@ -589,6 +589,7 @@ typedef struct {
     int64_t judgments;
     int64_t updated_at;
     const char *worker_ids;   /* "12,15,19": workers whose judgments counted ("" if none) */
+    const char *split;        /* with filter.split_key: the assigned split, or NULL */
 } tly_export_row;
 
 typedef struct {
@@ -596,6 +597,8 @@ typedef struct {
     int64_t batch_id;         /* 0 = any */
     double min_confidence;    /* 0 = any */
     int without_answer;       /* leave row.answer NULL (a pass that does not read it) */
+    const char *split_key;    /* stratified split: fill row.split from its assignments */
+    int unassigned_only;      /* with split_key: only rows without an assignment yet */
 } tly_export_filter;
 
 /* The results matching f, by item id, after after_item_id, at most limit, to fn
@@ -605,6 +608,12 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
                               tly_error *err);
 int tly_store_export_count(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t *out,
                            tly_error *err);
+/* Stratified splits: {"<class>":{"train":n,"val":n,"test":n}} of the assignments made
+ * so far under split_key (new reference); and one more assignment. */
+int tly_store_split_counts(tly_store *st, int64_t project_id, const char *split_key, json_t **out, tly_error *err);
+int tly_store_split_assign(tly_store *st, int64_t project_id, const char *split_key, int64_t item_id,
+                           const char *cls, const char *split, tly_error *err);
+
 /* A consistent read snapshot across several reads on this thread (an export's
  * passes must see the same results): begin, reads..., end. No write lock is held. */
 int tly_store_snapshot_begin(tly_store *st, tly_error *err);

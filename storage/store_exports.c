@@ -144,6 +144,7 @@ static int walk_row(const sq_row *r, void *ctx, tly_error *err)
     row.worker_ids = r->drv->column_text(r->stmt, 12);
     if (!row.worker_ids)
         row.worker_ids = "";
+    row.split = r->drv->column_text(r->stmt, 13);
     int rc = -1;
     if (sq_col_json(r, 5, &row.media, err) == 0 && (w->without_answer || sq_col_json(r, 6, &row.answer, err) == 0) &&
         sq_col_json(r, 9, &row.detail, err) == 0)
@@ -161,16 +162,69 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
                               tly_error *err)
 {
     struct walk w = {fn, ctx, f->without_answer};
+    /* Two texts rather than "(? IS NULL OR ...)": each keeps its plan simple. */
+    if (f->split_key)
+        return sq_each(st,
+                       "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
+                       " r.detail, r.judgments, r.updated_at,"
+                       " (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
+                       "   AND j.excluded IS NULL AND j.gold = 0), sa.split"
+                       " FROM results r JOIN items i ON i.id = r.item_id"
+                       " LEFT JOIN split_assignments sa ON sa.project_id = r.project_id AND sa.split_key = ?"
+                       "   AND sa.item_id = r.item_id"
+                       " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
+                       " AND r.confidence >= ? AND (? = 0 OR sa.split IS NULL) ORDER BY r.item_id LIMIT ?",
+                       walk_row, &w, err, "tiitiifii", f->split_key, project_id, after_item_id,
+                       f->state ? f->state : "released", f->batch_id, f->batch_id, f->min_confidence,
+                       (int64_t)(f->unassigned_only != 0), (int64_t)(limit > 0 ? limit : 1000));
     return sq_each(st,
                    "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
                    " r.detail, r.judgments, r.updated_at,"
                    " (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
-                   "   AND j.excluded IS NULL AND j.gold = 0)"
+                   "   AND j.excluded IS NULL AND j.gold = 0), NULL"
                    " FROM results r JOIN items i ON i.id = r.item_id"
                    " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
                    " AND r.confidence >= ? ORDER BY r.item_id LIMIT ?",
                    walk_row, &w, err, "iitiifi", project_id, after_item_id, f->state ? f->state : "released",
                    f->batch_id, f->batch_id, f->min_confidence, (int64_t)(limit > 0 ? limit : 1000));
+}
+
+static int add_split_count(const sq_row *r, void *ctx, tly_error *err)
+{
+    char cls[256], split[8];
+    sq_col_copy(r, 0, cls, sizeof cls);
+    sq_col_copy(r, 1, split, sizeof split);
+    json_t *c = json_object_get(ctx, cls);
+    if (!c) {
+        c = json_pack("{s:i,s:i,s:i}", "train", 0, "val", 0, "test", 0);
+        if (!c || json_object_set_new(ctx, cls, c) < 0)
+            return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    }
+    json_object_set_new(c, split, json_integer(sq_col_i64(r, 2)));
+    return 0;
+}
+
+int tly_store_split_counts(tly_store *st, int64_t project_id, const char *split_key, json_t **out, tly_error *err)
+{
+    json_t *o = json_object();
+    if (sq_each(st,
+                "SELECT class, split, COUNT(*) FROM split_assignments WHERE project_id = ? AND split_key = ?"
+                " GROUP BY class, split",
+                add_split_count, o, err, "it", project_id, split_key) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+int tly_store_split_assign(tly_store *st, int64_t project_id, const char *split_key, int64_t item_id,
+                           const char *cls, const char *split, tly_error *err)
+{
+    return sq_exec(st,
+                   "INSERT INTO split_assignments (project_id, split_key, item_id, class, split) VALUES (?, ?, ?, ?, ?)"
+                   " ON CONFLICT (project_id, split_key, item_id) DO NOTHING",
+                   err, "ititt", project_id, split_key, item_id, cls, split);
 }
 
 int tly_store_export_count(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t *out,

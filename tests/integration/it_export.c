@@ -577,7 +577,34 @@ static void test_versions_and_resume(void **state)
 {
     (void)state;
     const char *body = "{\"format\":\"jsonl\",\"split\":{\"train\":0.5,\"val\":0.25,\"test\":0.25,\"seed\":9}}";
+    const char *strat = "{\"format\":\"jsonl\",\"split\":{\"train\":0.5,\"val\":0.5,\"test\":0,\"seed\":2,"
+                        "\"stratify\":true}}";
     json_t *v1 = export_done(g.img_project, body);
+    /* Stratified: per class (cat / dog, 3 each) the exact shares: 2 + 1 or 1 + 2. */
+    files fs1;
+    json_t *es1;
+    export_files(g.img_project, strat, &fs1, &es1);
+    int per[2][2] = {{0, 0}, {0, 0}};
+    for (int i = 0; i < fs1.n; i++) {
+        if (strncmp(fs1.path[i], "images/", 7) != 0)
+            continue;
+        int val = strncmp(fs1.path[i], "images/val/", 11) == 0;
+        assert_true(val || strncmp(fs1.path[i], "images/train/", 13) == 0);
+        /* The class of the item: its line in the SageMaker manifest. */
+        int m = -1;
+        for (int k = 0; k < fs1.n; k++)
+            if (strstr(fs1.path[k], "output.manifest"))
+                m = k;
+        assert_true(m >= 0);
+        char *line = strstr(fs1.data[m], fs1.path[i]);
+        assert_non_null(line);
+        char *eol = strchr(line, '\n');
+        int dog = eol && memmem(line, (size_t)(eol - line), "\"dog\"", 5) != NULL;
+        per[dog][val]++;
+    }
+    for (int c = 0; c < 2; c++)
+        assert_true(per[c][0] + per[c][1] == 3 && abs(per[c][0] - per[c][1]) == 1);
+    json_decref(es1);
     json_t *v2 = export_done(g.img_project, body);
     /* Unchanged data, same parameters: the same version, byte for byte. */
     assert_string_equal(it_json_str(v1, "sha256"), it_json_str(v2, "sha256"));
@@ -635,6 +662,20 @@ static void test_versions_and_resume(void **state)
     fetch(p1, &d1, NULL);
     untar(&d1, &f1);
     free(d1.data);
+    /* Stratified assignments are kept too. */
+    files fs3;
+    json_t *es3;
+    export_files(g.img_project, strat, &fs3, &es3);
+    int skept = 0;
+    for (int i = 0; i < fs1.n; i++)
+        if (strncmp(fs1.path[i], "images/", 7) == 0) {
+            assert_true(find(&fs3, fs1.path[i]) >= 0);
+            skept++;
+        }
+    assert_int_equal(skept, 6);
+    files_free(&fs1);
+    files_free(&fs3);
+    json_decref(es3);
     int kept = 0;
     for (int i = 0; i < f1.n; i++) {
         if (strncmp(f1.path[i], "images/", 7) != 0)
