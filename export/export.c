@@ -709,8 +709,16 @@ int tly_export_run(tly_store *st, tly_blob_store *blobs, const char *exports_dir
     snprintf(tmp, sizeof tmp, "%s/%lld.tmp", exports_dir, (long long)id);
     if (strcmp(j.rec.state, "done") == 0) {   /* finished before a crash lost the job's end */
         rc = 0;
-        goto out;
+        goto out_quiet;
     }
+    int64_t d0, t0;
+    if (live_get(id, &d0, &t0)) {
+        /* Still running here (a job lease outlived by a very long export): the other
+         * run owns the files; this attempt comes back later. */
+        tly_export_rec_clear(&j.rec);
+        return tly_fail(err, TLY_E_BUSY, "export_running", "export %lld is still being written", (long long)id);
+    }
+    live_set(id, 0, 0);   /* from here on this process owns the export's files */
     if (tly_store_project_get(st, j.rec.project_id, &j.p, err) < 0 || !(j.w = tly_export_writer_find(j.rec.format))) {
         if (!j.w && j.p.id)
             tly_fail(err, TLY_E_INTERNAL, "invalid_format", "unknown format %s", j.rec.format);
@@ -774,6 +782,7 @@ out:
     tly_export_out_free(j.out);
     tly_remove_tree(tmp);
     live_set(id, 0, -1);
+out_quiet:
     tly_project_clear(&j.p);
     tly_export_rec_clear(&j.rec);
     return rc;
