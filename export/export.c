@@ -345,6 +345,7 @@ static int run_pass(job *j, tly_error *err)
     j->last_item = 0;
     /* A label filter reads every answer; otherwise a pass may do without them. */
     j->filter.without_answer = !j->label && ((j->w->answerless_passes >> j->pass) & 1u);
+    j->filter.with_workers = j->w->uses_annotators;
     if (j->w->begin(&j->state, &j->ctx, j->out, j->pass, err) < 0)
         return -1;
     for (;;) {

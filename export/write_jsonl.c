@@ -314,6 +314,6 @@ static void jsonl_free(void *state)
 }
 
 const tly_export_writer tly_writer_jsonl = {
-    .name = "jsonl", .media = "any", .passes = 1, .begin = jsonl_begin, .item = jsonl_item, .end = jsonl_end,
+    .name = "jsonl", .media = "any", .passes = 1, .uses_annotators = 1, .begin = jsonl_begin, .item = jsonl_item, .end = jsonl_end,
     .free_state = jsonl_free,
 };

@@ -343,6 +343,6 @@ static void ls_free(void *state)
 }
 
 const tly_export_writer tly_writer_labelstudio = {
-    .name = "labelstudio", .media = "any", .passes = 1, .begin = ls_begin, .item = ls_item, .end = ls_end,
+    .name = "labelstudio", .media = "any", .passes = 1, .uses_annotators = 1, .begin = ls_begin, .item = ls_item, .end = ls_end,
     .free_state = ls_free,
 };

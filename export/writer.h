@@ -98,6 +98,8 @@ typedef struct {
     int passes;                 /* 1, or 2 for formats written in two sections */
     unsigned answerless_passes; /* bit p set: pass p reads no answers (item->answer is
                                  * NULL then), which saves parsing them */
+    int uses_annotators;        /* reads item->annotators (else it is an empty array:
+                                 * finding the workers costs a lookup per item) */
     /* Called once per pass before the items: allocate state (pass 0), open files,
      * write headers. *state persists across passes. */
     int (*begin)(void **state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err);

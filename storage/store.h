@@ -599,6 +599,7 @@ typedef struct {
     int without_answer;       /* leave row.answer NULL (a pass that does not read it) */
     const char *split_key;    /* stratified split: fill row.split from its assignments */
     int unassigned_only;      /* with split_key: only rows without an assignment yet */
+    int with_workers;         /* fill row.worker_ids (else "") */
 } tly_export_filter;
 
 /* The results matching f, by item id, after after_item_id, at most limit, to fn

@@ -126,6 +126,10 @@ struct walk {
     int (*fn)(const tly_export_row *row, void *ctx);
     void *ctx;
     int without_answer;
+    /* Items of a project mostly share their media object (one camera, one format):
+     * the last one parsed is kept and reused when the text is the same. */
+    char media_text[256];
+    json_t *media;
 };
 
 static int walk_row(const sq_row *r, void *ctx, tly_error *err)
@@ -146,7 +150,20 @@ static int walk_row(const sq_row *r, void *ctx, tly_error *err)
         row.worker_ids = "";
     row.split = r->drv->column_text(r->stmt, 13);
     int rc = -1;
-    if (sq_col_json(r, 5, &row.media, err) == 0 && (w->without_answer || sq_col_json(r, 6, &row.answer, err) == 0) &&
+    const char *media_text = r->drv->column_text(r->stmt, 5);
+    int media_ok = 0;
+    if (media_text && w->media && strcmp(media_text, w->media_text) == 0) {
+        row.media = json_incref(w->media);
+        media_ok = 1;
+    } else if (sq_col_json(r, 5, &row.media, err) == 0) {
+        media_ok = 1;
+        if (media_text && strlen(media_text) < sizeof w->media_text) {
+            json_decref(w->media);
+            w->media = json_incref(row.media);
+            strcpy(w->media_text, media_text);
+        }
+    }
+    if (media_ok && (w->without_answer || sq_col_json(r, 6, &row.answer, err) == 0) &&
         sq_col_json(r, 9, &row.detail, err) == 0)
         rc = w->fn(&row, w->ctx) < 0 ? tly_fail(err, TLY_E_INTERNAL, "aborted", "stopped by the reader") : 0;
     json_decref(row.media);
@@ -161,32 +178,36 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
                               int limit, int (*fn)(const tly_export_row *row, void *ctx), void *ctx,
                               tly_error *err)
 {
-    struct walk w = {fn, ctx, f->without_answer};
+    struct walk w = {.fn = fn, .ctx = ctx, .without_answer = f->without_answer};
+    int64_t n;
     /* Two texts rather than "(? IS NULL OR ...)": each keeps its plan simple. */
     if (f->split_key)
-        return sq_each(st,
+        n = sq_each(st,
                        "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
                        " r.detail, r.judgments, r.updated_at,"
-                       " (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
-                       "   AND j.excluded IS NULL AND j.gold = 0), sa.split"
+                       " CASE WHEN ? THEN (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
+                       "   AND j.excluded IS NULL AND j.gold = 0) END, sa.split"
                        " FROM results r JOIN items i ON i.id = r.item_id"
                        " LEFT JOIN split_assignments sa ON sa.project_id = r.project_id AND sa.split_key = ?"
                        "   AND sa.item_id = r.item_id"
                        " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
                        " AND r.confidence >= ? AND (? = 0 OR sa.split IS NULL) ORDER BY r.item_id LIMIT ?",
-                       walk_row, &w, err, "tiitiifii", f->split_key, project_id, after_item_id,
+                       walk_row, &w, err, "itiitiifii", (int64_t)(f->with_workers != 0), f->split_key, project_id, after_item_id,
                        f->state ? f->state : "released", f->batch_id, f->batch_id, f->min_confidence,
                        (int64_t)(f->unassigned_only != 0), (int64_t)(limit > 0 ? limit : 1000));
-    return sq_each(st,
+    else
+        n = sq_each(st,
                    "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
                    " r.detail, r.judgments, r.updated_at,"
-                   " (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
-                   "   AND j.excluded IS NULL AND j.gold = 0), NULL"
+                   " CASE WHEN ? THEN (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
+                   "   AND j.excluded IS NULL AND j.gold = 0) END, NULL"
                    " FROM results r JOIN items i ON i.id = r.item_id"
                    " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
                    " AND r.confidence >= ? ORDER BY r.item_id LIMIT ?",
-                   walk_row, &w, err, "iitiifi", project_id, after_item_id, f->state ? f->state : "released",
+                   walk_row, &w, err, "iiitiifi", (int64_t)(f->with_workers != 0), project_id, after_item_id, f->state ? f->state : "released",
                    f->batch_id, f->batch_id, f->min_confidence, (int64_t)(limit > 0 ? limit : 1000));
+    json_decref(w.media);
+    return n;
 }
 
 static int add_split_count(const sq_row *r, void *ctx, tly_error *err)
