@@ -1,5 +1,6 @@
 /* work.c -- see work.h. */
 #include "annotate/work.h"
+#include "annotate/prelabel.h"
 #include "annotate/template.h"
 #include "core/hash.h"
 #include "core/json.h"
@@ -73,6 +74,13 @@ int tly_work_lease(tly_store *st, const tly_project *p, const tly_user *worker, 
                      strcmp(a.mode, "quiz") == 0 ? "quiz" : "work", "lease_expires_at", expires, "lease_seconds",
                      (json_int_t)(rules.lease_ms / 1000), "item", tly_work_item_json(&it), "template",
                      p->template_json, "guidelines", p->guidelines ? p->guidelines : "");
+    /* Pre-labels as a starting point, when the project shows them (never on test
+     * questions: a model's guess would give them away). */
+    if (!a.gold && json_is_true(json_object_get(json_object_get(p->workflow, "prelabel"), "show"))) {
+        json_t *pre = tly_prelabel_for_task(st, it.id);
+        if (pre)
+            json_object_set_new(*out, "prelabel", pre);
+    }
     /* An item back from review carries the reviewer's comment to its new labelers. */
     char note[512];
     if (!a.gold && tly_store_item_rework_note(st, it.id, note, sizeof note, err) == 1)

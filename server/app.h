@@ -30,6 +30,7 @@ typedef struct {
     size_t max_json_body;             /* bytes of a JSON request body */
     uint64_t max_file_size;           /* bytes of one ingested file */
     int url_allow_private;            /* URL ingest may reach internal addresses */
+    char public_url[512];             /* --public-url, "" = http://listen address */
     int log_level;
 } tly_config;
 
@@ -46,6 +47,7 @@ typedef struct {
     tly_ingest *ingest;
     tly_jobrunner *jobs;
     char node_id[40];                 /* owner name for job leases, stable per data dir */
+    char base_url[600];               /* how model servers reach us (set once listening) */
 } tly_app;
 
 /* auth.c */

@@ -27,9 +27,15 @@ int tly_auth_new_token(char *token, size_t tokensz, char sha256_hex[65])
 
 int tly_auth_user(tly_app *app, const char *authorization, tly_user *out, tly_error *err)
 {
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+    /* "Token <t>" too: what Label Studio ML backends send when they fetch media with
+     * LABEL_STUDIO_API_KEY, so a model server can be given a consumer token. */
+    const char *token = NULL;
+    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0)
+        token = authorization + 7;
+    else if (authorization && strncasecmp(authorization, "Token ", 6) == 0)
+        token = authorization + 6;
+    if (!token)
         return tly_fail(err, TLY_E_UNAUTHORIZED, "unauthorized", "missing 'Authorization: Bearer <token>' header");
-    const char *token = authorization + 7;
     while (*token == ' ')
         token++;
     size_t n = strlen(token);

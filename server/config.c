@@ -29,6 +29,8 @@ static void usage(FILE *out)
             "  --max-connections N   most simultaneous HTTP connections (default 1024)\n"
             "  --max-body SIZE       largest JSON request body (default 16M)\n"
             "  --max-file-size SIZE  largest ingested file (default 512M)\n"
+            "  --public-url URL      how model servers reach this tallyd's media (default\n"
+            "                        http://HOST:PORT of --listen)\n"
             "  --url-allow-private   let URL-list ingest fetch from loopback, private and\n"
             "                        link-local addresses (refused by default)\n"
             "  --log-level LEVEL     debug, info, warn or error (default info)\n"
@@ -84,7 +86,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;
 
-    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN };
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN, O_PUBLIC };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
         {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
@@ -93,6 +95,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         {"max-file-size", required_argument, 0, O_FILE}, {"log-level", required_argument, 0, O_LOG},
         {"version", no_argument, 0, O_VER},              {"help", no_argument, 0, O_HELP},
         {"url-allow-private", no_argument, 0, O_PRIVATE}, {"max-connections", required_argument, 0, O_MAXCONN},
+        {"public-url", required_argument, 0, O_PUBLIC},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -163,6 +166,13 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         }
         case O_PRIVATE:
             cfg->url_allow_private = 1;
+            break;
+        case O_PUBLIC:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "tallyd: --public-url must start with http:// or https://\n");
+                return -1;
+            }
+            snprintf(cfg->public_url, sizeof cfg->public_url, "%s", optarg);
             break;
         case O_VER:
             printf("tallyd %s\n", TALLY_VERSION);

@@ -66,4 +66,10 @@ void h_export_list(tly_req *r);
 void h_export_download(tly_req *r);
 void h_export_manifest(tly_req *r);
 
+/* handlers_models.c */
+void h_model_create(tly_req *r);
+void h_model_list(tly_req *r);
+void h_model_run(tly_req *r);
+void h_item_predictions(tly_req *r);
+
 #endif

@@ -499,5 +499,10 @@ struct MHD_Daemon *tly_http_start(tly_app *app, tly_error *err)
     if (tly_write_file_atomic(path, line, strlen(line), 0644) < 0)
         LOG_WARN("http", "cannot write %s: %s", path, strerror(errno));
     LOG_INFO("http", "listening on http://%s:%d", app->cfg.listen_host, port);
+    if (app->cfg.public_url[0])
+        snprintf(app->base_url, sizeof app->base_url, "%s", app->cfg.public_url);
+    else
+        snprintf(app->base_url, sizeof app->base_url, "http://%s:%d",
+                 strcmp(app->cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : app->cfg.listen_host, port);
     return d;
 }

@@ -11,6 +11,7 @@
 #include "server/app.h"
 #include "qa/results.h"
 #include "export/export.h"
+#include "annotate/prelabel.h"
 #include <limits.h>
 #include <stdio.h>
 #include "core/log.h"
@@ -81,6 +82,8 @@ static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
         return tly_ingest_run_job(jr->app->ingest, job, err);
     if (strcmp(job->kind, TLY_JOB_AGGREGATE) == 0)
         return tly_quality_aggregate(jr->app->store, job->ref_id, err);
+    if (strcmp(job->kind, TLY_JOB_PRELABEL) == 0)
+        return tly_prelabel_run_job(jr->app->store, job->ref_id, jr->app->base_url, err);
     if (strcmp(job->kind, TLY_JOB_EXPORT) == 0) {
         char dir[PATH_MAX + 16];
         snprintf(dir, sizeof dir, "%s/exports", jr->app->cfg.data_dir);

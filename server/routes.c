@@ -83,6 +83,13 @@ const tly_route tly_routes[] = {
      NULL, NULL, NULL},
     {"GET", "/v1/exports/:id/manifest", "export_manifest", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
      h_export_manifest, NULL, NULL, NULL},
+    {"POST", "/v1/projects/:id/models", "create_model", R_STAFF, F_JSON_BODY | F_HIDE_FROM_WORKER, h_model_create,
+     NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id/models", "list_models", R_STAFF, F_HIDE_FROM_WORKER, h_model_list, NULL, NULL, NULL},
+    {"POST", "/v1/projects/:id/models/:id/run", "run_model", R_STAFF, F_HIDE_FROM_WORKER, h_model_run, NULL, NULL,
+     NULL},
+    {"GET", "/v1/items/:id/predictions", "item_predictions", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
+     h_item_predictions, NULL, NULL, NULL},
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 

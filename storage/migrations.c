@@ -308,6 +308,43 @@ static const struct migration steps[] = {
      "  class TEXT NOT NULL,"
      "  split TEXT NOT NULL,"
      "  PRIMARY KEY (project_id, split_key, item_id));"},
+
+    {5, "pre-labeling: models and predictions",
+     /* A model attached to a project: a remote Label Studio ML backend or a built-in.
+      * since_item: items after this id are pre-labeled automatically (those that
+      * existed at creation only on an explicit run). failures / open_until: the
+      * circuit breaker. */
+     "CREATE TABLE models ("
+     "  id @PK@,"
+     "  project_id BIGINT NOT NULL REFERENCES projects (id),"
+     "  name TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"                /* remote | builtin */
+     "  url TEXT,"
+     "  builtin TEXT,"
+     "  state TEXT NOT NULL,"               /* active | disabled */
+     "  version TEXT NOT NULL DEFAULT '',"
+     "  since_item BIGINT NOT NULL DEFAULT 0,"
+     "  failures INTEGER NOT NULL DEFAULT 0,"
+     "  open_until BIGINT NOT NULL DEFAULT 0,"
+     "  last_error TEXT,"
+     "  predicted BIGINT NOT NULL DEFAULT 0,"
+     "  errors BIGINT NOT NULL DEFAULT 0,"
+     "  created_at BIGINT NOT NULL,"
+     "  UNIQUE (project_id, name));"
+     /* One model's pre-label of one item, or the error that stopped it. Never a
+      * judgment. */
+     "CREATE TABLE predictions ("
+     "  id @PK@,"
+     "  item_id BIGINT NOT NULL REFERENCES items (id),"
+     "  project_id BIGINT NOT NULL,"
+     "  model_id BIGINT NOT NULL REFERENCES models (id),"
+     "  model_version TEXT NOT NULL DEFAULT '',"
+     "  answer TEXT,"
+     "  score REAL,"
+     "  error TEXT,"
+     "  created_at BIGINT NOT NULL,"
+     "  UNIQUE (item_id, model_id));"
+     "CREATE INDEX predictions_model ON predictions (model_id, item_id);"},
 };
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)

@@ -407,6 +407,8 @@ int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tl
 /* The comment of the item's last rework (a reviewer's reject), into note: 1 if there
  * is one (and no later result), 0 if not, -1 on error. */
 int tly_store_item_rework_note(tly_store *st, int64_t item_id, char *note, size_t notesz, tly_error *err);
+/* The newest item id of a project (0 if none). */
+int tly_store_item_max_id(tly_store *st, int64_t project_id, int64_t *out, tly_error *err);
 /* Ids of a project's items in a state, by id (keyset after_id), at most limit. */
 int tly_store_item_ids(tly_store *st, int64_t project_id, const char *state, int64_t after_id,
                        int limit, int64_t **out, size_t *n_out, tly_error *err);
@@ -619,5 +621,65 @@ int tly_store_split_assign(tly_store *st, int64_t project_id, const char *split_
  * passes must see the same results): begin, reads..., end. No write lock is held. */
 int tly_store_snapshot_begin(tly_store *st, tly_error *err);
 void tly_store_snapshot_end(tly_store *st);
+
+/* ---- pre-labeling: models and predictions (store_models.c) ------------------------- */
+typedef struct {
+    int64_t id;
+    int64_t project_id;
+    char name[128];
+    char kind[12];            /* "remote" | "builtin" */
+    char *url;                /* remote: the backend's base URL */
+    char builtin[32];         /* builtin: "vad" | "asr" | "image-classifier" */
+    char state[12];           /* "active" | "disabled" */
+    char version[128];        /* the model's model_version, as last reported */
+    int64_t since_item;       /* items after this id are pre-labeled on arrival */
+    int failures;             /* consecutive failed calls (circuit breaker) */
+    int64_t open_until;       /* circuit open: no calls before this (ms) */
+    char *last_error;
+    int64_t predicted, errors;
+    int64_t created_at;
+} tly_model;
+
+void tly_model_clear(tly_model *m);
+void tly_model_list_free(tly_model *list, size_t n);
+/* CONFLICT "name_taken" for a second model of that name in the project. */
+int tly_store_model_create(tly_store *st, tly_model *in, tly_error *err);
+int tly_store_model_get(tly_store *st, int64_t id, tly_model *out, tly_error *err);
+int tly_store_model_list(tly_store *st, int64_t project_id, tly_model **out, size_t *n_out, tly_error *err);
+/* Circuit breaker and bookkeeping after a call: ok resets failures, else counts one
+ * and, at `trip` failures, opens the circuit until open_until. */
+int tly_store_model_called(tly_store *st, int64_t id, int ok, const char *version, const char *error, int trip,
+                           int64_t open_until, tly_error *err);
+int tly_store_model_set_since(tly_store *st, int64_t id, int64_t since_item, tly_error *err);
+/* Queues the prelabel job of every active model of the project (once each), to run
+ * at run_after (ms; 0 = now). */
+int tly_store_queue_prelabel(tly_store *st, int64_t project_id, int64_t run_after, tly_error *err);
+/* An explicit run: the model covers every item again, and items it failed on are
+ * tried again. */
+int tly_store_model_rerun(tly_store *st, int64_t id, tly_error *err);
+/* Up to limit work items of the model's project after since_item (state new or
+ * labeling, not gold) with no prediction from the model yet, by id. */
+int tly_store_model_pending(tly_store *st, const tly_model *m, int limit, int64_t **out, size_t *n_out,
+                            tly_error *err);
+
+typedef struct {
+    int64_t id;
+    int64_t item_id;
+    int64_t model_id;
+    char model_name[128];
+    char model_version[128];
+    json_t *answer;           /* NULL when the model failed on the item */
+    double score;             /* -1 unknown */
+    char *error;              /* why there is no answer, or NULL */
+    int64_t created_at;
+} tly_prediction;
+
+void tly_prediction_clear(tly_prediction *p);
+void tly_prediction_list_free(tly_prediction *list, size_t n);
+/* Insert or replace the model's prediction for the item (answer or error). */
+int tly_store_prediction_put(tly_store *st, int64_t item_id, int64_t project_id, int64_t model_id,
+                             const char *version, json_t *answer, double score, const char *error, tly_error *err);
+/* An item's predictions, best score first. */
+int tly_store_prediction_list(tly_store *st, int64_t item_id, tly_prediction **out, size_t *n_out, tly_error *err);
 
 #endif

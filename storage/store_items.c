@@ -87,6 +87,9 @@ int tly_store_item_insert(tly_store *st, const tly_item *in, int64_t *id_out, tl
     if (rc < 0)
         return sq_fail_as(err, &e, TLY_E_NOT_FOUND, "not_found", "project %lld not found",
                           (long long)in->project_id);
+    /* A new work item: the project's models pre-label it in the background. */
+    if (rc == 0 && strcmp(state, "gold") != 0 && tly_store_queue_prelabel(st, in->project_id, 0, err) < 0)
+        return -1;
     if (rc == 1) {   /* a duplicate: find the item that has these bytes */
         rc = sq_int64(st, "SELECT id FROM items WHERE project_id = ? AND sha256 = ?", &id, err,
                       "it", in->project_id, in->sha256);
@@ -197,4 +200,12 @@ int tly_store_preview_get(tly_store *st, int64_t item_id, const char *kind, tly_
     if (n == 0)
         return tly_fail(err, TLY_E_NOT_FOUND, "not_found", "item %lld has no %s", (long long)item_id, kind);
     return 0;
+}
+
+int tly_store_item_max_id(tly_store *st, int64_t project_id, int64_t *out, tly_error *err)
+{
+    *out = 0;
+    return sq_int64(st, "SELECT COALESCE(MAX(id), 0) FROM items WHERE project_id = ?", out, err, "i", project_id) < 0
+               ? -1
+               : 0;
 }

@@ -1,0 +1,67 @@
+/* prelabel.h -- pre-labeling: models that propose answers for humans to verify.
+ *
+ * A model is attached to a project (POST /v1/projects/{id}/models). Its backend is a
+ * table of functions (like the store's SQL drivers): today the remote backend speaks
+ * the Label Studio ML-backend protocol over HTTP (prelabel_remote.c), so existing
+ * detectors, segmenters and speech recognisers plug in unchanged; built-in models
+ * (VAD, ASR, an image classifier) are the next backends to add.
+ *
+ * Predictions are made in the background by the job "prelabel" (one per model,
+ * queued when new items arrive or on an explicit run): items are sent in batches;
+ * answers come back in the template's shape (annotate/labelstudio.h translates),
+ * are validated like any answer, and are stored as predictions -- never as
+ * judgments. A failure is recorded on each item of the batch (GET
+ * /v1/items/{id}/predictions shows it) and counted by the model's circuit breaker:
+ * after TLY_PRELABEL_TRIP consecutive failures the model is not called for
+ * TLY_PRELABEL_OPEN_MS, and its job comes back then. The calls run on job threads
+ * with timeouts, so a slow or dead model never holds up ingest or dispatch beyond
+ * one bounded call. Called by server/ (handlers, job runner).
+ */
+#ifndef TALLY_ANNOTATE_PRELABEL_H
+#define TALLY_ANNOTATE_PRELABEL_H
+
+#include "core/error.h"
+#include "storage/store.h"
+
+#include <jansson.h>
+
+#define TLY_JOB_PRELABEL "prelabel"
+#define TLY_PRELABEL_BATCH 8
+#define TLY_PRELABEL_TRIP 3
+#define TLY_PRELABEL_OPEN_MS 30000
+
+/* What a backend returns per item: an answer (new reference) and score, or an error. */
+typedef struct {
+    json_t *answer;
+    double score;             /* [0,1], or -1 unknown */
+    char error[200];          /* "" when answer is set */
+} tly_prelabel_out;
+
+typedef struct {
+    const char *kind;         /* "remote", ... */
+    /* Checks the model can serve the project (reachable, accepts the label config);
+     * may fill m->version. */
+    int (*setup)(tly_model *m, const tly_project *p, const char *media_base, tly_error *err);
+    /* Predicts items[0..n): out[i] per item. -1 (err) when the whole call failed. */
+    int (*predict)(const tly_model *m, const tly_project *p, const tly_item *items, size_t n, const char *media_base,
+                   tly_prelabel_out *out, char *version, size_t versionsz, tly_error *err);
+} tly_prelabel_backend;
+
+extern const tly_prelabel_backend tly_prelabel_remote;
+
+/* POST /v1/projects/{id}/models: {"name","kind":"remote","url"} or
+ * {"name","kind":"builtin","model"}. Checks the backend (setup) before saving. */
+int tly_prelabel_model_create(tly_store *st, int64_t project_id, json_t *body, const char *media_base,
+                              tly_model *out, tly_error *err);
+/* POST /v1/projects/{id}/models/{m}/run: pre-label every item again. */
+int tly_prelabel_model_run(tly_store *st, int64_t project_id, int64_t model_id, tly_error *err);
+/* The job: pre-labels the model's pending items, a batch at a time, for a bounded
+ * time; queues itself again when work is left. media_base: "http://host:port". */
+int tly_prelabel_run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err);
+
+json_t *tly_model_json(const tly_model *m);
+json_t *tly_prediction_json(const tly_prediction *p);
+/* The best prediction of an item as a worker's task shows it, or NULL. */
+json_t *tly_prelabel_for_task(tly_store *st, int64_t item_id);
+
+#endif

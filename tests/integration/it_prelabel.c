@@ -1,0 +1,350 @@
+/* it_prelabel.c -- pre-labeling with a remote model server, end to end: a small
+ * Label Studio ML-backend written for the test (libmicrohttpd, in this process, on
+ * loopback) serves /health, /setup and /predict; tallyd attaches it to a project,
+ * pre-labels new items in the background (percent boxes become pixels), shows the
+ * prediction to workers as a starting point, records an item-level error when the
+ * model is gone -- while the items stay labelable by humans -- and re-runs once it
+ * is back. Bad model requests get clear errors.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static struct {
+    it_server srv;
+    char *mgr;
+    int seq;
+    struct MHD_Daemon *model;
+    int model_port;
+    int predict_calls, setup_calls;
+    char label_config[4096];
+} g;
+
+/* ---- the model server ---------------------------------------------------------------- */
+
+typedef struct {
+    char *body;
+    size_t len;
+} upload;
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : strdup("{}");
+    json_decref(j);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Cats for even item ids, dogs for odd; a car box at 10% / 20% of the image, 50% x 25%. */
+static json_t *predict(json_t *req)
+{
+    json_t *results = json_array();
+    size_t i;
+    json_t *task;
+    json_array_foreach(json_object_get(req, "tasks"), i, task) {
+        int64_t id = json_integer_value(json_object_get(task, "id"));
+        json_t *result = json_pack(
+            "[{s:s,s:s,s:s,s:{s:[s]}},{s:s,s:s,s:s,s:{s:f,s:f,s:f,s:f,s:f,s:[s]},s:f}]", "from_name", "label", "to_name",
+            "image", "type", "choices", "value", "choices", id % 2 ? "dog" : "cat", "from_name", "objects", "to_name",
+            "image", "type", "rectanglelabels", "value", "x", 10.0, "y", 20.0, "width", 50.0, "height", 25.0, "rotation",
+            0.0, "rectanglelabels", "car", "score", 0.8);
+        json_array_append_new(results, json_pack("{s:o,s:f,s:s}", "result", result, "score", id % 3 ? 0.97 : 0.55,
+                                                 "model_version", "test-1"));
+    }
+    return json_pack("{s:o}", "results", results);
+}
+
+static enum MHD_Result serve_model(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                   const char *version, const char *data, size_t *size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    upload *up = *con_cls;
+    if (!up) {
+        *con_cls = calloc(1, sizeof *up);
+        return MHD_YES;
+    }
+    if (*size) {
+        up->body = realloc(up->body, up->len + *size + 1);
+        memcpy(up->body + up->len, data, *size);
+        up->len += *size;
+        up->body[up->len] = 0;
+        *size = 0;
+        return MHD_YES;
+    }
+    json_t *req = up->body ? json_loads(up->body, 0, NULL) : NULL;
+    enum MHD_Result rc;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/health") == 0) {
+        rc = reply(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "UP"));
+    } else if (strcmp(method, "POST") == 0 && strcmp(url, "/setup") == 0) {
+        __atomic_add_fetch(&g.setup_calls, 1, __ATOMIC_SEQ_CST);
+        const char *schema = json_string_value(json_object_get(req, "schema"));
+        snprintf(g.label_config, sizeof g.label_config, "%s", schema ? schema : "");
+        rc = reply(conn, MHD_HTTP_OK, json_pack("{s:s}", "model_version", "test-1"));
+    } else if (strcmp(method, "POST") == 0 && strcmp(url, "/predict") == 0 && req) {
+        __atomic_add_fetch(&g.predict_calls, 1, __ATOMIC_SEQ_CST);
+        rc = reply(conn, MHD_HTTP_OK, predict(req));
+    } else {
+        rc = reply(conn, MHD_HTTP_NOT_FOUND, NULL);
+    }
+    json_decref(req);
+    return rc;
+}
+
+static void done_model_request(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    upload *up = *con_cls;
+    if (up) {
+        free(up->body);
+        free(up);
+    }
+    *con_cls = NULL;
+}
+
+static void start_model(int port)
+{
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g.model = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+                               serve_model, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                               MHD_OPTION_NOTIFY_COMPLETED, done_model_request, NULL, MHD_OPTION_END);
+    assert_non_null(g.model);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(g.model, MHD_DAEMON_INFO_BIND_PORT);
+    g.model_port = info->port;
+}
+
+static void stop_model(void)
+{
+    if (g.model)
+        MHD_stop_daemon(g.model);
+    g.model = NULL;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static json_t *req_json(const char *method, const char *token, const char *body, int status, const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    it_response r;
+    assert_int_equal(it_request_json(&g.srv, method, path, token, body, &r), 0);
+    IT_ASSERT_STATUS(r, status);
+    json_t *j = r.json ? json_incref(r.json) : NULL;
+    it_response_free(&r);
+    return j;
+}
+
+/* Waits until the item has a prediction (an answer or an error); returns it. */
+static json_t *wait_prediction(int64_t item)
+{
+    long long deadline = it_now_ms() + 30000;
+    for (;;) {
+        json_t *list = req_json("GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
+        json_t *first = json_array_get(json_object_get(list, "items"), 0);
+        if (first) {
+            json_incref(first);
+            json_decref(list);
+            return first;
+        }
+        json_decref(list);
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(100);
+    }
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    memset(&g, 0, sizeof g);
+    curl_global_init(CURL_GLOBAL_ALL);
+    return it_server_start_users(&g.srv, NULL, &g.mgr, NULL, NULL);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    stop_model();
+    int rc = it_server_finish(&g.srv);
+    free(g.mgr);
+    curl_global_cleanup();
+    return rc;
+}
+
+static const char *TEMPLATE = "{\"controls\":[{\"name\":\"label\",\"type\":\"choice\",\"options\":[\"cat\",\"dog\"]},"
+                              "{\"name\":\"objects\",\"type\":\"bbox\",\"labels\":[\"car\",\"person\"]}]}";
+
+static void test_remote_model(void **state)
+{
+    (void)state;
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"prelabel-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,"
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"prelabel\":{\"show\":true}}}",
+             ++g.seq, TEMPLATE);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    start_model(0);
+    snprintf(body, sizeof body, "{\"name\":\"detector\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}",
+             g.model_port);
+    json_t *m = req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
+    int64_t model = it_json_int(m, "id");
+    assert_string_equal(it_json_str(m, "model_version"), "test-1");
+    json_decref(m);
+    /* The template reached the model as a Label Studio labeling config. */
+    assert_int_equal(g.setup_calls, 1);
+    assert_non_null(strstr(g.label_config, "<Choices name=\"label\""));
+    assert_non_null(strstr(g.label_config, "<RectangleLabels name=\"objects\""));
+    assert_non_null(strstr(g.label_config, "<Label value=\"person\""));
+
+    /* New items are pre-labeled in the background. */
+    it_add_jpegs(&g.srv, g.mgr, project, "prelabel", "img", 4, 1);
+    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(items, "items"), i, it) {
+        int64_t id = it_json_int(it, "id");
+        json_t *p = wait_prediction(id);
+        assert_null(json_object_get(p, "error"));
+        assert_string_equal(it_json_str(p, "model"), "detector");
+        assert_string_equal(it_json_str(p, "model_version"), "test-1");
+        json_t *answer = json_object_get(p, "answer");
+        assert_string_equal(it_json_str(answer, "label"), id % 2 ? "dog" : "cat");
+        /* 10% / 20% / 50% / 25% of 640 x 480 pixels. */
+        json_t *box = json_array_get(json_object_get(answer, "objects"), 0);
+        assert_true(json_number_value(json_object_get(box, "x")) == 64);
+        assert_true(json_number_value(json_object_get(box, "y")) == 96);
+        assert_true(json_number_value(json_object_get(box, "w")) == 320);
+        assert_true(json_number_value(json_object_get(box, "h")) == 120);
+        double score = json_number_value(json_object_get(p, "score"));
+        assert_true(score == (id % 3 ? 0.97 : 0.55));
+        json_decref(p);
+    }
+    json_decref(items);
+    assert_true(g.predict_calls >= 1);
+
+    /* Workers see the prediction as a starting point (and it is not a judgment). */
+    char *w = it_new_user(&g.srv, &g.seq, "worker");
+    json_t *task = it_next_task(&g.srv, w, project);
+    assert_non_null(task);
+    json_t *pre = json_object_get(task, "prelabel");
+    assert_non_null(pre);
+    assert_string_equal(it_json_str(pre, "model"), "detector");
+    assert_non_null(json_object_get(json_object_get(pre, "answer"), "label"));
+    json_t *judgments = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/judgments", (long long)project);
+    assert_int_equal(json_array_size(json_object_get(judgments, "items")), 0);
+    json_decref(judgments);
+    json_t *ok = req_json("POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+                          (long long)it_json_int(task, "assignment_id"));
+    json_decref(ok);
+    json_decref(task);
+
+    /* The model dies: new items get a visible item-level error and stay labelable. */
+    int port = g.model_port;
+    stop_model();
+    it_add_jpegs(&g.srv, g.mgr, project, "prelabel-dead", "dead", 2, 50);
+    items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=100", (long long)project);
+    int64_t dead_item = 0;
+    json_array_foreach(json_object_get(items, "items"), i, it)
+        if (strncmp(it_json_str(it, "name"), "dead", 4) == 0)
+            dead_item = it_json_int(it, "id");
+    json_decref(items);
+    assert_true(dead_item > 0);
+    json_t *p = wait_prediction(dead_item);
+    assert_true(json_is_null(json_object_get(p, "answer")));
+    assert_non_null(strstr(it_json_str(p, "error"), "detector"));
+    json_decref(p);
+    json_t *models = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/models", (long long)project);
+    json_t *row = json_array_get(json_object_get(models, "items"), 0);
+    assert_true(it_json_int(row, "failures") >= 1);
+    assert_non_null(it_json_str(row, "last_error"));
+    assert_true(it_json_int(row, "errors") >= 1);
+    json_decref(models);
+    /* Humans label regardless. */
+    int labeled = 0;
+    for (int k = 0; k < 10; k++) {
+        json_t *t = it_next_task(&g.srv, w, project);
+        if (!t)
+            break;
+        ok = req_json("POST", w, "{\"answer\":{\"label\":\"dog\"}}", 200, "/v1/assignments/%lld/submit",
+                      (long long)it_json_int(t, "assignment_id"));
+        json_decref(ok);
+        json_decref(t);
+        labeled++;
+    }
+    assert_int_equal(labeled, 5);
+
+    /* Back again: an explicit run fills in what failed. */
+    start_model(port);
+    json_t *run = req_json("POST", g.mgr, NULL, 202, "/v1/projects/%lld/models/%lld/run", (long long)project,
+                           (long long)model);
+    json_decref(run);
+    long long deadline = it_now_ms() + 30000;
+    for (;;) {
+        p = wait_prediction(dead_item);
+        int have = json_is_object(json_object_get(p, "answer"));
+        json_decref(p);
+        if (have)
+            break;
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(200);
+    }
+    free(w);
+}
+
+static void test_bad_models(void **state)
+{
+    (void)state;
+    char body[512];
+    snprintf(body, sizeof body, "{\"name\":\"bad-%d\",\"media\":\"image\",\"template\":%s}", ++g.seq, TEMPLATE);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:1\"}", 422,
+                     "model_unreachable", "/v1/projects/%lld/models", (long long)project);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"remote\"}", 400, "invalid_url",
+                     "/v1/projects/%lld/models", (long long)project);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"magic\"}", 400, "invalid_kind",
+                     "/v1/projects/%lld/models", (long long)project);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"builtin\",\"model\":\"asr\"}", 422,
+                     "model_unavailable", "/v1/projects/%lld/models", (long long)project);
+    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"builtin\",\"model\":\"oracle\"}", 400,
+                     "invalid_model", "/v1/projects/%lld/models", (long long)project);
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, "{\"kind\":\"remote\"}", 400, "/v1/projects/%lld/models",
+                      (long long)project);
+    IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, NULL, 404, "/v1/projects/%lld/models/987654/run", (long long)project);
+    IT_EXPECT_STATUSF(&g.srv, "GET", g.mgr, NULL, 404, "/v1/items/987654/predictions");
+    char *w = it_new_user(&g.srv, &g.seq, "worker");
+    IT_EXPECT_STATUSF(&g.srv, "GET", w, NULL, 404, "/v1/projects/%lld/models", (long long)project);
+    free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_remote_model),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
