@@ -1,11 +1,14 @@
 /* prelabel.c -- see prelabel.h: models, the prelabel job, and the API's shapes. */
 #include "annotate/prelabel.h"
+#include "annotate/project.h"
 #include "annotate/template.h"
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +100,135 @@ int tly_prelabel_model_run(tly_store *st, int64_t project_id, int64_t model_id, 
     return 0;
 }
 
+/* ---- confidence routing ----------------------------------------------------------------- */
+
+typedef struct {
+    double *score;
+    unsigned char *right;
+    size_t n, cap;
+} pairs;
+
+/* Right when every control the model answered has the humans' value. Exact
+ * comparison: calibration is meant for classification-like controls. */
+static int collect_pair(double score, json_t *predicted, json_t *result, void *arg)
+{
+    pairs *pr = arg;
+    if (pr->n == pr->cap) {
+        size_t cap = pr->cap ? pr->cap * 2 : 256;
+        double *sc = realloc(pr->score, cap * sizeof *sc);
+        if (sc)
+            pr->score = sc;
+        unsigned char *rt = realloc(pr->right, cap);
+        if (rt)
+            pr->right = rt;
+        if (!sc || !rt)
+            return -1;
+        pr->cap = cap;
+    }
+    int right = json_object_size(predicted) > 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(predicted, key, v)
+        right &= json_equal(v, json_object_get(result, key));
+    pr->score[pr->n] = score;
+    pr->right[pr->n++] = (unsigned char)right;
+    return 0;
+}
+
+static pairs *sort_ctx;
+static int by_score_desc(const void *a, const void *b)
+{
+    double x = sort_ctx->score[*(const size_t *)a], y = sort_ctx->score[*(const size_t *)b];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The auto-accept threshold: the workflow's, or -- with prelabel.target_accuracy --
+ * the lowest score at which the model's answers on finished items were at least that
+ * accurate (precision of "score >= t"), from min_calibration of them; 2 (never) until
+ * there are enough. */
+static double auto_accept_threshold(tly_store *st, const tly_model *m, const tly_project *p, tly_error *err)
+{
+    double target = tly_workflow_number(p->workflow, "prelabel", "target_accuracy");
+    if (target <= 0)
+        return tly_workflow_number(p->workflow, "prelabel", "auto_accept");
+    int64_t need = (int64_t)tly_workflow_number(p->workflow, "prelabel", "min_calibration");
+    pairs pr = {0};
+    double t = 2;
+    if (tly_store_prediction_pairs(st, m->id, collect_pair, &pr, err) < 0 || (int64_t)pr.n < need)
+        goto out;
+    size_t *order = malloc(pr.n * sizeof *order);
+    if (!order)
+        goto out;
+    for (size_t i = 0; i < pr.n; i++)
+        order[i] = i;
+    static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;   /* qsort has no context argument */
+    pthread_mutex_lock(&sort_mu);
+    sort_ctx = &pr;
+    qsort(order, pr.n, sizeof *order, by_score_desc);
+    pthread_mutex_unlock(&sort_mu);
+    size_t right = 0;
+    for (size_t k = 0; k < pr.n; k++) {
+        right += pr.right[order[k]];
+        /* Accept down to this score only if everything at or above it was accurate enough. */
+        if ((double)right / (double)(k + 1) + 1e-12 >= target && (k + 1 == pr.n || pr.score[order[k + 1]] < pr.score[order[k]]))
+            t = pr.score[order[k]];
+    }
+    free(order);
+out:
+    free(pr.score);
+    free(pr.right);
+    return t;
+}
+
+/* A reproducible draw in [0,1) per item for the verification sample. */
+static double verify_draw(const tly_project *p, int64_t item_id)
+{
+    char msg[32], mac[65], head[14];
+    int n = snprintf(msg, sizeof msg, "verify:%lld", (long long)item_id);
+    tly_hmac_sha256_hex(p->pseudonym_key, strlen(p->pseudonym_key), msg, (size_t)n, mac);
+    memcpy(head, mac, 13);
+    head[13] = 0;
+    return (double)strtoull(head, NULL, 16) / 4503599627370496.0;
+}
+
+/* A confident prediction on a fresh item: straight to a result (method "model"), or,
+ * for the verification sample, one worker's check instead of full overlap. */
+static int route(tly_store *st, const tly_project *p, const tly_model *m, const tly_item *it, json_t *answer,
+                 double score, double threshold, tly_error *err)
+{
+    if (score < threshold || strcmp(it->state, "new") != 0)
+        return 0;
+    tly_error move_err;
+    double verify_rate = tly_workflow_number(p->workflow, "prelabel", "verify_rate");
+    int overlap = (int)tly_workflow_number(p->workflow, NULL, "overlap");
+    if (verify_draw(p, it->id) < verify_rate) {
+        if (tly_store_item_route_verify(st, it->id, overlap, 1, &move_err) < 0)
+            return move_err.status == TLY_E_CONFLICT ? 0 : (*err = move_err, -1);
+        json_t *ev = json_pack("{s:s,s:f,s:f}", "model", m->name, "score", score, "threshold", threshold);
+        int rc = tly_store_item_event(st, it->id, p->id, 0, "to_verify", ev, err);
+        json_decref(ev);
+        return rc;
+    }
+    if (tly_store_item_move(st, it->id, "new", "done", 0, &move_err) < 0)
+        return move_err.status == TLY_E_CONFLICT ? 0 : (*err = move_err, -1);
+    tly_result res = {.item_id = it->id, .project_id = p->id, .answer = answer, .confidence = score, .judgments = 0};
+    snprintf(res.method, sizeof res.method, "model");
+    if (tly_store_result_put(st, &res, err) < 0)
+        return -1;
+    json_t *ev = json_pack("{s:s,s:s,s:f,s:f}", "method", "model", "model", m->name, "confidence", score, "threshold",
+                           threshold);
+    int rc = tly_store_item_event(st, it->id, p->id, 0, "done", ev, err);
+    json_decref(ev);
+    return rc;
+}
+
 /* Records one batch's outcome: predictions (validated like any answer) or errors. */
 static int record(tly_store *st, const tly_model *m, const tly_project *p, const tly_item *items, size_t n,
                   tly_prelabel_out *out, const char *version, tly_error *err)
 {
+    double threshold = auto_accept_threshold(st, m, p, err);
+    if (threshold < 0)
+        return -1;
     if (tly_store_begin(st, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -114,7 +242,9 @@ static int record(tly_store *st, const tly_model *m, const tly_project *p, const
             answer = NULL;
         }
         if (tly_store_prediction_put(st, items[i].id, p->id, m->id, version, error ? NULL : answer, out[i].score, error,
-                                     err) < 0) {
+                                     err) < 0 ||
+            (!error && out[i].score >= 0 &&
+             route(st, p, m, &items[i], answer, out[i].score, threshold, err) < 0)) {
             tly_store_rollback(st);
             return -1;
         }
@@ -122,7 +252,56 @@ static int record(tly_store *st, const tly_model *m, const tly_project *p, const
     return tly_store_commit(st, err);
 }
 
+/* Models being run by this process: one job per model at a time, so an item is never
+ * sent (and routed) twice by two jobs racing over the same pending list. */
+#define MAX_RUNNING 32
+static int64_t running[MAX_RUNNING];
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int claim_model(int64_t id)
+{
+    int ok = 1, slot = -1;
+    pthread_mutex_lock(&running_mu);
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        if (running[i] == id)
+            ok = 0;
+        if (!running[i] && slot < 0)
+            slot = i;
+    }
+    if (ok && slot >= 0)
+        running[slot] = id;
+    pthread_mutex_unlock(&running_mu);
+    return ok;
+}
+
+static void release_model(int64_t id)
+{
+    pthread_mutex_lock(&running_mu);
+    for (int i = 0; i < MAX_RUNNING; i++)
+        if (running[i] == id)
+            running[i] = 0;
+    pthread_mutex_unlock(&running_mu);
+}
+
+static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err);
+
 int tly_prelabel_run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err)
+{
+    if (!claim_model(model_id)) {
+        /* Another job of this model is running: come back just after it. */
+        tly_model m = {0};
+        if (tly_store_model_get(st, model_id, &m, err) < 0)
+            return -1;
+        int rc = tly_store_queue_prelabel(st, m.project_id, tly_now_ms() + 500, err);
+        tly_model_clear(&m);
+        return rc;
+    }
+    int rc = run_job(st, model_id, media_base, err);
+    release_model(model_id);
+    return rc;
+}
+
+static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err)
 {
     tly_model m = {0};
     tly_project p = {0};

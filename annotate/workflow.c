@@ -68,6 +68,9 @@ static const field acceptance_fields[] = {
 };
 static const field prelabel_fields[] = {
     {"show", T_BOOL, 0, 1, 0}, {"auto_accept", T_NUM, 0, 1, 0.95}, {"verify_rate", T_NUM, 0, 1, 0.1},
+    /* > 0: derive auto_accept from the items humans finished, as the lowest score at
+     * which the model's answers were this accurate (at least min_calibration of them). */
+    {"target_accuracy", T_NUM, 0, 1, 0}, {"min_calibration", T_INT, 1, 1000000, 30},
     {NULL, T_INT, 0, 0, 0},
 };
 

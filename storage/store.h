@@ -401,6 +401,9 @@ int tly_store_queue_aggregation(tly_store *st, int64_t project_id, tly_error *er
  * of its lot. */
 int tly_store_item_move(tly_store *st, int64_t item_id, const char *from, const char *to,
                         int extra_delta, tly_error *err);
+/* Confidence routing: a fresh item ('new', no judgments, not routed yet) needs
+ * `need` judgments in all (its extra becomes need - overlap). CONFLICT otherwise. */
+int tly_store_item_route_verify(tly_store *st, int64_t item_id, int overlap, int need, tly_error *err);
 /* Rework: excludes the item's counting judgments (reason), resets its count and
  * extra, drops its result and puts it back to labeling. Caller's transaction. */
 int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err);
@@ -657,8 +660,9 @@ int tly_store_queue_prelabel(tly_store *st, int64_t project_id, int64_t run_afte
 /* An explicit run: the model covers every item again, and items it failed on are
  * tried again. */
 int tly_store_model_rerun(tly_store *st, int64_t id, tly_error *err);
-/* Up to limit work items of the model's project after since_item (state new or
- * labeling, not gold) with no prediction from the model yet, by id. */
+/* Up to limit work items of the model's project after since_item (any state but
+ * gold: an explicit run covers finished items too) with no prediction from the model
+ * yet, by id. */
 int tly_store_model_pending(tly_store *st, const tly_model *m, int limit, int64_t **out, size_t *n_out,
                             tly_error *err);
 
@@ -679,6 +683,12 @@ void tly_prediction_list_free(tly_prediction *list, size_t n);
 /* Insert or replace the model's prediction for the item (answer or error). */
 int tly_store_prediction_put(tly_store *st, int64_t item_id, int64_t project_id, int64_t model_id,
                              const char *version, json_t *answer, double score, const char *error, tly_error *err);
+/* The model's predictions on items humans finished (results in done / released not
+ * made by the model itself), to fn with the prediction's score and answer and the
+ * result's answer. Returns the pairs seen or -1. */
+int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
+                                   int (*fn)(double score, json_t *predicted, json_t *result, void *ctx), void *ctx,
+                                   tly_error *err);
 /* An item's predictions, best score first. */
 int tly_store_prediction_list(tly_store *st, int64_t item_id, tly_prediction **out, size_t *n_out, tly_error *err);
 

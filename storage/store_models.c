@@ -136,7 +136,7 @@ int tly_store_model_pending(tly_store *st, const tly_model *m, int limit, int64_
                             tly_error *err)
 {
     return sq_list(st,
-                   "SELECT i.id FROM items i WHERE i.project_id = ? AND i.id > ? AND i.state IN ('new', 'labeling')"
+                   "SELECT i.id FROM items i WHERE i.project_id = ? AND i.id > ? AND i.state <> 'gold'"
                    " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.item_id = i.id AND p.model_id = ?)"
                    " ORDER BY i.id LIMIT ?",
                    sq_read_id, NULL, sizeof **out, (void **)out, n_out, err, "iiii", m->project_id, m->since_item,
@@ -203,4 +203,34 @@ int tly_store_prediction_list(tly_store *st, int64_t item_id, tly_prediction **o
                    " FROM predictions p JOIN models m ON m.id = p.model_id WHERE p.item_id = ?"
                    " ORDER BY (p.answer IS NULL), COALESCE(p.score, -1) DESC, p.id",
                    read_prediction, clear_prediction, sizeof **out, (void **)out, n_out, err, "i", item_id);
+}
+
+struct pairs_ctx {
+    int (*fn)(double score, json_t *predicted, json_t *result, void *ctx);
+    void *ctx;
+};
+
+static int read_pair(const sq_row *r, void *arg, tly_error *err)
+{
+    struct pairs_ctx *pc = arg;
+    json_t *pred = NULL, *res = NULL;
+    int rc = -1;
+    if (sq_col_json(r, 1, &pred, err) == 0 && sq_col_json(r, 2, &res, err) == 0)
+        rc = pc->fn(sq_col_double(r, 0), pred, res, pc->ctx) < 0 ? tly_fail(err, TLY_E_INTERNAL, "aborted", "stopped")
+                                                                  : 0;
+    json_decref(pred);
+    json_decref(res);
+    return rc;
+}
+
+int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
+                                   int (*fn)(double score, json_t *predicted, json_t *result, void *ctx), void *ctx,
+                                   tly_error *err)
+{
+    struct pairs_ctx pc = {fn, ctx};
+    return sq_each(st,
+                   "SELECT p.score, p.answer, r.answer FROM predictions p JOIN results r ON r.item_id = p.item_id"
+                   " JOIN items i ON i.id = p.item_id WHERE p.model_id = ? AND p.answer IS NOT NULL"
+                   " AND p.score IS NOT NULL AND i.state IN ('done', 'released') AND r.method <> 'model'",
+                   read_pair, &pc, err, "i", model_id);
 }

@@ -275,6 +275,17 @@ int tly_store_item_move(tly_store *st, int64_t item_id, const char *from, const 
     return 0;
 }
 
+int tly_store_item_route_verify(tly_store *st, int64_t item_id, int overlap, int need, tly_error *err)
+{
+    int rc = sq_int64(st,
+                      "UPDATE items SET extra = ? WHERE id = ? AND state = 'new' AND judged = 0 AND extra = 0"
+                      " RETURNING id",
+                      NULL, err, "ii", (int64_t)(need - overlap), item_id);
+    if (rc == 1)
+        return tly_fail(err, TLY_E_CONFLICT, "state_changed", "item %lld is no longer fresh", (long long)item_id);
+    return rc;
+}
+
 int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err)
 {
     if (sq_exec(st, "UPDATE judgments SET excluded = ? WHERE item_id = ? AND excluded IS NULL", err, "ti", reason,

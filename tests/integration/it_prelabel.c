@@ -204,7 +204,7 @@ static void test_remote_model(void **state)
     char body[1024];
     snprintf(body, sizeof body,
              "{\"name\":\"prelabel-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,"
-             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"prelabel\":{\"show\":true}}}",
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"prelabel\":{\"show\":true,\"auto_accept\":1}}}",
              ++g.seq, TEMPLATE);
     int64_t project = it_post_project(&g.srv, g.mgr, body);
     start_model(0);
@@ -315,6 +315,169 @@ static void test_remote_model(void **state)
     free(w);
 }
 
+/* Confidence routing: predictions at or above auto_accept skip labeling -- straight to
+ * a result, or (the verification sample) to one worker's check. */
+static void route_project(double verify_rate, int64_t *project_out, int64_t *counts)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"route-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":3,"
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0,"
+             "\"prelabel\":{\"show\":true,\"auto_accept\":0.9,\"verify_rate\":%g}}}",
+             ++g.seq, TEMPLATE, verify_rate);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    snprintf(body, sizeof body, "{\"name\":\"m\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}", g.model_port);
+    json_t *m = req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
+    json_decref(m);
+    it_add_jpegs(&g.srv, g.mgr, project, "route", "r", 6, (int)(verify_rate * 100) + 200);
+    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    size_t i;
+    json_t *it;
+    counts[0] = counts[1] = 0;
+    json_array_foreach(json_object_get(items, "items"), i, it) {
+        int64_t id = it_json_int(it, "id");
+        json_decref(wait_prediction(id));
+        counts[id % 3 ? 1 : 0]++;   /* the test model scores 0.97 unless id % 3 == 0 (0.55) */
+    }
+    json_decref(items);
+    *project_out = project;
+}
+
+static void test_confidence_routing(void **state)
+{
+    (void)state;
+    if (!g.model)
+        start_model(0);
+    int64_t project, counts[2];
+    /* verify_rate 0: confident items are done at once, by the model. */
+    route_project(0, &project, counts);
+    json_t *done = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=50", (long long)project);
+    assert_int_equal((int64_t)json_array_size(json_object_get(done, "items")), counts[1]);
+    size_t i;
+    json_t *res;
+    json_array_foreach(json_object_get(done, "items"), i, res) {
+        assert_string_equal(it_json_str(res, "method"), "model");
+        assert_true(json_number_value(json_object_get(res, "confidence")) > 0.9);
+        assert_int_equal(it_json_int(res, "judgments"), 0);
+    }
+    json_decref(done);
+    /* The unsure ones get normal labeling: three workers each. */
+    int tasks = 0;
+    for (int k = 0; k < 3; k++) {
+        char *w = it_new_user(&g.srv, &g.seq, "worker");
+        for (;;) {
+            json_t *t = it_next_task(&g.srv, w, project);
+            if (!t)
+                break;
+            assert_non_null(json_object_get(t, "prelabel"));   /* shown as a start */
+            json_t *ok = req_json("POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+                                  (long long)it_json_int(t, "assignment_id"));
+            json_decref(ok);
+            json_decref(t);
+            tasks++;
+        }
+        free(w);
+    }
+    assert_int_equal(tasks, (int)counts[0] * 3);
+
+    /* verify_rate 1: every confident item gets exactly one worker's check. */
+    route_project(1, &project, counts);
+    char *w1 = it_new_user(&g.srv, &g.seq, "worker"), *w2 = it_new_user(&g.srv, &g.seq, "worker");
+    int first = 0, second = 0;
+    json_t *t;
+    while ((t = it_next_task(&g.srv, w1, project))) {
+        json_t *ok = req_json("POST", w1, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+                              (long long)it_json_int(t, "assignment_id"));
+        json_decref(ok);
+        json_decref(t);
+        first++;
+    }
+    while ((t = it_next_task(&g.srv, w2, project))) {
+        json_t *ok = req_json("POST", w2, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+                              (long long)it_json_int(t, "assignment_id"));
+        json_decref(ok);
+        json_decref(t);
+        second++;
+    }
+    assert_int_equal(first, 6);                /* everything, once */
+    assert_int_equal(second, (int)counts[0]);  /* only the unsure ones need more */
+    free(w1);
+    free(w2);
+}
+
+/* The threshold derived from finished items: once humans have confirmed enough of the
+ * model's answers, new confident items are accepted at the score where it was right. */
+static void test_calibrated_threshold(void **state)
+{
+    (void)state;
+    if (!g.model)
+        start_model(0);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"calib-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,"
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0,"
+             "\"checks\":{\"min_box_px\":0,\"same_answer_min\":0},"
+             "\"prelabel\":{\"show\":true,\"verify_rate\":0,\"target_accuracy\":0.9,\"min_calibration\":4}}}",
+             ++g.seq, TEMPLATE);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    snprintf(body, sizeof body, "{\"name\":\"m\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}", g.model_port);
+    json_decref(req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project));
+    /* Not enough evidence yet: everything goes to people, who confirm the model. */
+    it_add_jpegs(&g.srv, g.mgr, project, "calib", "c", 6, 300);
+    char *w = it_new_user(&g.srv, &g.seq, "worker");
+    json_t *t;
+    int labeled = 0;
+    while ((t = it_next_task(&g.srv, w, project))) {
+        int64_t item = it_json_int(json_object_get(t, "item"), "id");
+        json_decref(wait_prediction(item));
+        json_t *again = it_next_task(&g.srv, w, project);   /* the same lease, now with its prelabel */
+        json_t *pre = json_object_get(json_object_get(again, "prelabel"), "answer");
+        assert_non_null(pre);
+        json_t *sub = json_pack("{s:O}", "answer", pre);
+        char *text = json_dumps(sub, JSON_COMPACT);
+        json_decref(sub);
+        json_decref(req_json("POST", w, text, 200, "/v1/assignments/%lld/submit",
+                             (long long)it_json_int(t, "assignment_id")));
+        free(text);
+        json_decref(again);
+        json_decref(t);
+        labeled++;
+    }
+    assert_int_equal(labeled, 6);
+    long long deadline = it_now_ms() + 20000;
+    for (;;) {
+        json_t *done = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done", (long long)project);
+        size_t n = json_array_size(json_object_get(done, "items"));
+        json_decref(done);
+        if (n == 6)
+            break;
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(100);
+    }
+    /* Now the model has been right on 6 of 6: new confident items are accepted. */
+    it_add_jpegs(&g.srv, g.mgr, project, "calib2", "d", 4, 400);
+    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=50", (long long)project);
+    size_t i;
+    json_t *it;
+    int by_model = 0;
+    json_array_foreach(json_object_get(items, "items"), i, it) {
+        if (it_json_str(it, "name")[0] != 'd')
+            continue;
+        json_decref(wait_prediction(it_json_int(it, "id")));
+        deadline = it_now_ms() + 10000;
+        json_t *res = NULL;
+        it_response r;
+        assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/result", (long long)it_json_int(it, "id")), 0);
+        if (r.status == 200 && strcmp(it_json_str(r.json, "method"), "model") == 0)
+            by_model++;
+        it_response_free(&r);
+        (void)res;
+    }
+    json_decref(items);
+    assert_int_equal(by_model, 4);
+    free(w);
+}
+
 static void test_bad_models(void **state)
 {
     (void)state;
@@ -345,6 +508,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_remote_model),
+        cmocka_unit_test(test_confidence_routing),
+        cmocka_unit_test(test_calibrated_threshold),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
