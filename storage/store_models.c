@@ -106,9 +106,13 @@ int tly_store_model_set_since(tly_store *st, int64_t id, int64_t since_item, tly
 
 int tly_store_model_rerun(tly_store *st, int64_t id, tly_error *err)
 {
+    /* A job already queued for later (the circuit was open) comes forward: the
+     * breaker is reset here. */
     return sq_exec(st, "DELETE FROM predictions WHERE model_id = ? AND answer IS NULL", err, "i", id) < 0 ||
                    sq_exec(st, "UPDATE models SET since_item = 0, failures = 0, open_until = 0 WHERE id = ?", err,
-                           "i", id) < 0
+                           "i", id) < 0 ||
+                   sq_exec(st, "UPDATE jobs SET run_after = 0 WHERE kind = 'prelabel' AND state = 'queued' AND ref_id = ?",
+                           err, "i", id) < 0
                ? -1
                : 0;
 }
@@ -123,13 +127,7 @@ int tly_store_queue_prelabel(tly_store *st, int64_t project_id, int64_t run_afte
                    " (SELECT 1 FROM jobs j WHERE j.kind = 'prelabel' AND j.ref_id = m.id AND j.state = 'queued')",
                    err, "iiii", run_after > now ? run_after : now, now, now, project_id) < 0)
         return -1;
-    /* A job already queued for later (its model's circuit was open) comes forward when
-     * the circuit has closed since -- e.g. an explicit run after the model came back. */
-    return sq_exec(st,
-                   "UPDATE jobs SET run_after = ? WHERE kind = 'prelabel' AND state = 'queued' AND run_after > ?"
-                   " AND ref_id IN (SELECT id FROM models WHERE project_id = ? AND state = 'active'"
-                   " AND open_until <= ?)",
-                   err, "iiii", run_after > now ? run_after : now, run_after > now ? run_after : now, project_id, now);
+    return 0;
 }
 
 int tly_store_model_pending(tly_store *st, const tly_model *m, int limit, int64_t **out, size_t *n_out,
