@@ -101,7 +101,10 @@ int tly_crowd_next(tly_store *st, int64_t project_id, const tly_user *worker, js
     tly_quality_rules_of(p.workflow, &rules);
     tly_work_plan plan = {.gold = 0, .mode = "work"};
     tly_assignment held;
-    int rc_held = tly_store_worker_lease(st, p.id, worker->id, tly_now_ms(), &held, err);
+    /* Only the quiz and gold mixing decide anything: plain work needs no look at the
+     * worker's held lease here (dispatch returns it anyway), a query saved per task. */
+    int decides = strcmp(w.mode, "quiz") == 0 || rules.gold_rate > 0;
+    int rc_held = decides ? tly_store_worker_lease(st, p.id, worker->id, tly_now_ms(), &held, err) : 1;
     if (rc_held < 0)
         goto done;
     int64_t unseen = 0;
