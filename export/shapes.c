@@ -32,20 +32,3 @@ int tly_export_bad_shape(const tly_export_item *it, const char *control, size_t 
     return tly_fail(err, TLY_E_UNPROCESSABLE, "invalid_result", "item %lld: control '%s': shape %zu is malformed",
                     (long long)it->item_id, control ? control : "?", i);
 }
-
-int tly_export_split_slot(const tly_export_context *ctx, const tly_export_item *it, const char **name, tly_error *err)
-{
-    static const char *const names[TLY_EXPORT_SPLITS] = {"train", "val", "test"};
-    if (name)
-        *name = NULL;
-    if (!ctx->has_split)
-        return 0;
-    for (int i = 0; i < TLY_EXPORT_SPLITS; i++)
-        if (it->split && strcmp(it->split, names[i]) == 0) {
-            if (name)
-                *name = names[i];
-            return i;
-        }
-    return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                    it->split ? it->split : "(none)");
-}

@@ -419,10 +419,8 @@ static void coco_free(void *state)
     coco_state *s = state;
     if (!s)
         return;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_error ignore;
-        tly_export_close(s->files[i].f, &ignore);
-    }
+    for (int i = 0; i < SLOTS; i++)
+        tly_export_close_all(&s->files[i].f, 1, NULL);
     json_decref(s->categories);
     free(s->by_name);
     free(s);

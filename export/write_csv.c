@@ -120,10 +120,8 @@ static int csv_item(void *state, const tly_export_context *ctx, const tly_export
         char *text = field_text(json_string_value(json_object_get(def, "type")), json_object_get(it->answer, name));
         if (!text)
             return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
-        json_t *c = json_object_get(json_object_get(it->detail, name), "confidence");
         int rc = tly_export_puts(f, ",", err) < 0 || tly_export_csv_field(f, text, err) < 0 ||
-                         tly_export_puts(f, ",", err) < 0 ||
-                         put_num(f, json_is_number(c) ? json_number_value(c) : it->confidence, err) < 0
+                         tly_export_puts(f, ",", err) < 0 || put_num(f, tly_export_confidence_of(it, name), err) < 0
                      ? -1
                      : 0;
         free(text);

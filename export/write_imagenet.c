@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3, MAX_CLASS_NAME = 100 };
+enum { SLOTS = TLY_EXPORT_SPLITS, MAX_CLASS_NAME = 100 };
 
 typedef struct {
     json_t *def;                      /* the first choice control (borrowed) */
@@ -117,22 +117,14 @@ static int imagenet_item(void *state, const tly_export_context *ctx, const tly_e
     const char *cls = tly_imagenet_class_of(ctx, it);
     if (!cls)
         return 0;   /* no class: the core left it out too */
-    static const char *const names[SLOTS] = {"train", "val", "test"};
-    int slot = -1;
-    if (!ctx->has_split)
-        slot = 0;
-    for (int i = 0; ctx->has_split && i < SLOTS; i++)
-        if (it->split && strcmp(it->split, names[i]) == 0)
-            slot = i;
+    const char *split = NULL;
+    int slot = tly_export_split_slot(ctx, it, &split, err);
     if (slot < 0)
-        return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                        it->split ? it->split : "(none)");
-    if (!s->lists[slot]) {
-        char path[32];
-        snprintf(path, sizeof path, "%s.txt", ctx->has_split ? names[slot] : "all");
-        if (!(s->lists[slot] = tly_export_open(out, path, err)))
-            return -1;
-    }
+        return -1;
+    char path[32];
+    snprintf(path, sizeof path, "%s.txt", split ? split : "all");
+    if (!tly_export_open_once(out, &s->lists[slot], path, err))
+        return -1;
     const char *slash = strchr(it->media_path, '/');
     return tly_export_printf(s->lists[slot], err, "%s %d\n", slash ? slash + 1 : it->media_path,
                              class_index(s->def, cls));
@@ -141,13 +133,7 @@ static int imagenet_item(void *state, const tly_export_context *ctx, const tly_e
 static int imagenet_end(void *state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
     imagenet_state *s = state;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_export_file *f = s->lists[i];
-        s->lists[i] = NULL;
-        if (tly_export_close(f, err) < 0)
-            return -1;
-    }
-    return 0;
+    return tly_export_close_all(s->lists, SLOTS, err);
 }
 
 static void imagenet_free(void *state)
@@ -155,10 +141,7 @@ static void imagenet_free(void *state)
     imagenet_state *s = state;
     if (!s)
         return;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_error ignore;
-        tly_export_close(s->lists[i], &ignore);
-    }
+    tly_export_close_all(s->lists, SLOTS, NULL);
     free(s);
 }
 

@@ -61,39 +61,6 @@ typedef struct {
     unsigned char *used;     /* detection: per class, seen in the current image */
 } jsonl_state;
 
-static int oom(tly_error *err)
-{
-    return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
-}
-
-/* Builders that remember an allocation failure instead of checking every call. */
-static void set(json_t *obj, const char *key, json_t *v, int *bad)
-{
-    if (!v || json_object_set_new(obj, key, v) < 0)
-        *bad = 1;
-}
-
-static void append(json_t *arr, json_t *v, int *bad)
-{
-    if (!v || json_array_append_new(arr, v) < 0)
-        *bad = 1;
-}
-
-static json_t *num_json(double v)
-{
-    if (!isfinite(v))
-        return json_integer(0);
-    if (v == floor(v) && fabs(v) < 1e15)
-        return json_integer((json_int_t)v);
-    return json_real(v);
-}
-
-static double confidence_of(const tly_export_item *it, const char *control)
-{
-    json_t *c = json_object_get(json_object_get(it->detail, control), "confidence");
-    return json_is_number(c) ? json_number_value(c) : it->confidence;
-}
-
 /* "2026-11-22T04:30:00.000000" (UTC) for ms since the epoch. */
 static void creation_date(int64_t ms, char *out, size_t outsz)
 {
@@ -121,16 +88,16 @@ static int jsonl_begin(void **state, const tly_export_context *ctx, tly_export_o
 {
     jsonl_state *s = calloc(1, sizeof *s);
     if (!s)
-        return oom(err);
+        return tly_export_oom(err);
     *state = s;
     s->attr = ctx->job_name && ctx->job_name[0] ? ctx->job_name : "tally";
     if (asprintf(&s->meta_key, "%s-metadata", s->attr) < 0) {
         s->meta_key = NULL;
-        return oom(err);
+        return tly_export_oom(err);
     }
     if (asprintf(&s->job_name, "labeling-job/%s", s->attr) < 0) {
         s->job_name = NULL;
-        return oom(err);
+        return tly_export_oom(err);
     }
     json_t *controls = json_object_get(ctx->template_json, "controls");
     size_t n = json_array_size(controls), bboxes = 0, i, k;
@@ -148,16 +115,16 @@ static int jsonl_begin(void **state, const tly_export_context *ctx, tly_export_o
     } else if (image && n > 0 && bboxes == n) {
         s->shape = SHAPE_DETECTION;
         if (!(s->classes = json_array()))
-            return oom(err);
+            return tly_export_oom(err);
         json_array_foreach(controls, i, def) {
             json_array_foreach(json_object_get(def, "labels"), k, label) {
                 if (json_is_string(label) && class_index(s->classes, json_string_value(label)) < 0 &&
                     json_array_append(s->classes, label) < 0)
-                    return oom(err);
+                    return tly_export_oom(err);
             }
         }
         if (!(s->used = calloc(json_array_size(s->classes) + 1, 1)))
-            return oom(err);
+            return tly_export_oom(err);
     }
     return (s->f = tly_export_open(out, "output.manifest.jsonl", err)) ? 0 : -1;
 }
@@ -177,9 +144,9 @@ static int classification(jsonl_state *s, const tly_export_item *it, json_t **at
                             control);
         *attr = json_integer(idx);
         *bad |= !*attr;
-        set(meta, "class-name", json_string(value), bad);
+        tly_export_set(meta, "class-name", json_string(value), bad);
     }
-    set(meta, "confidence", num_json(confidence_of(it, control)), bad);
+    tly_export_set(meta, "confidence", tly_export_num_json(tly_export_confidence_of(it, control)), bad);
     return 0;
 }
 
@@ -192,16 +159,16 @@ static int detection(jsonl_state *s, const tly_export_context *ctx, const tly_ex
     json_t *channels = json_object_get(it->media, "channels");
     json_t *size = json_object(), *anns = json_array(), *objects = json_array(), *map = json_object();
     *attr = json_object();
-    set(size, "width", num_json(json_number_value(json_object_get(it->media, "width"))), bad);
-    set(size, "height", num_json(json_number_value(json_object_get(it->media, "height"))), bad);
-    set(size, "depth", json_integer(json_integer_value(channels) > 0 ? json_integer_value(channels) : 3), bad);
+    tly_export_set(size, "width", tly_export_num_json(json_number_value(json_object_get(it->media, "width"))), bad);
+    tly_export_set(size, "height", tly_export_num_json(json_number_value(json_object_get(it->media, "height"))), bad);
+    tly_export_set(size, "depth", json_integer(json_integer_value(channels) > 0 ? json_integer_value(channels) : 3), bad);
     json_t *def, *box;
     int rc = 0;
     json_array_foreach(json_object_get(ctx->template_json, "controls"), i, def) {
         const char *control = json_string_value(json_object_get(def, "name"));
         if (!control)
             continue;
-        double conf = confidence_of(it, control);
+        double conf = tly_export_confidence_of(it, control);
         json_array_foreach(json_object_get(it->answer, control), k, box) {
             const char *label = json_string_value(json_object_get(box, "label"));
             int id = label ? class_index(s->classes, label) : -1;
@@ -213,14 +180,14 @@ static int detection(jsonl_state *s, const tly_export_context *ctx, const tly_ex
             }
             s->used[id] = 1;
             json_t *a = json_object(), *o = json_object();
-            set(a, "class_id", json_integer(id), bad);
-            set(a, "left", num_json(json_number_value(json_object_get(box, "x"))), bad);
-            set(a, "top", num_json(json_number_value(json_object_get(box, "y"))), bad);
-            set(a, "width", num_json(json_number_value(json_object_get(box, "w"))), bad);
-            set(a, "height", num_json(json_number_value(json_object_get(box, "h"))), bad);
-            append(anns, a, bad);
-            set(o, "confidence", num_json(conf), bad);
-            append(objects, o, bad);
+            tly_export_set(a, "class_id", json_integer(id), bad);
+            tly_export_set(a, "left", tly_export_num_json(json_number_value(json_object_get(box, "x"))), bad);
+            tly_export_set(a, "top", tly_export_num_json(json_number_value(json_object_get(box, "y"))), bad);
+            tly_export_set(a, "width", tly_export_num_json(json_number_value(json_object_get(box, "w"))), bad);
+            tly_export_set(a, "height", tly_export_num_json(json_number_value(json_object_get(box, "h"))), bad);
+            tly_export_append(anns, a, bad);
+            tly_export_set(o, "confidence", tly_export_num_json(conf), bad);
+            tly_export_append(objects, o, bad);
         }
         if (rc < 0)
             break;
@@ -230,20 +197,20 @@ static int detection(jsonl_state *s, const tly_export_context *ctx, const tly_ex
             continue;
         char key[24];
         snprintf(key, sizeof key, "%zu", c);
-        set(map, key, json_incref(json_array_get(s->classes, c)), bad);
+        tly_export_set(map, key, json_incref(json_array_get(s->classes, c)), bad);
     }
     json_t *sizes = json_array();
-    append(sizes, size, bad);
+    tly_export_append(sizes, size, bad);
     if (*attr) {
-        set(*attr, "image_size", sizes, bad);
-        set(*attr, "annotations", anns, bad);
+        tly_export_set(*attr, "image_size", sizes, bad);
+        tly_export_set(*attr, "annotations", anns, bad);
     } else {
         *bad = 1;
         json_decref(sizes);
         json_decref(anns);
     }
-    set(meta, "objects", objects, bad);
-    set(meta, "class-map", map, bad);
+    tly_export_set(meta, "objects", objects, bad);
+    tly_export_set(meta, "class-map", map, bad);
     return rc;
 }
 
@@ -257,7 +224,7 @@ static int jsonl_item(void *state, const tly_export_context *ctx, const tly_expo
     if (!line || !meta) {
         json_decref(line);
         json_decref(meta);
-        return oom(err);
+        return tly_export_oom(err);
     }
     if (s->shape == SHAPE_CLASSIFICATION) {
         type = "groundtruth/image-classification";
@@ -267,26 +234,26 @@ static int jsonl_item(void *state, const tly_export_context *ctx, const tly_expo
         rc = detection(s, ctx, it, &attr, meta, &bad, err);
     } else {
         attr = it->answer ? json_incref(it->answer) : json_null();
-        set(meta, "confidence", num_json(it->confidence), &bad);
+        tly_export_set(meta, "confidence", tly_export_num_json(it->confidence), &bad);
     }
     char date[48];
     creation_date(it->updated_at, date, sizeof date);
-    set(meta, "type", json_string(type), &bad);
-    set(meta, "job-name", json_string(s->job_name), &bad);
-    set(meta, "human-annotated", json_string("yes"), &bad);
-    set(meta, "creation-date", json_string(date), &bad);
-    set(meta, "tally-method", json_string(it->method ? it->method : ""), &bad);
-    set(meta, "tally-judgments", json_integer(it->judgments), &bad);
-    set(meta, "tally-annotators", it->annotators ? json_incref(it->annotators) : json_array(), &bad);
-    set(line, "source-ref", json_string(it->media_path), &bad);
+    tly_export_set(meta, "type", json_string(type), &bad);
+    tly_export_set(meta, "job-name", json_string(s->job_name), &bad);
+    tly_export_set(meta, "human-annotated", json_string("yes"), &bad);
+    tly_export_set(meta, "creation-date", json_string(date), &bad);
+    tly_export_set(meta, "tally-method", json_string(it->method ? it->method : ""), &bad);
+    tly_export_set(meta, "tally-judgments", json_integer(it->judgments), &bad);
+    tly_export_set(meta, "tally-annotators", it->annotators ? json_incref(it->annotators) : json_array(), &bad);
+    tly_export_set(line, "source-ref", json_string(it->media_path), &bad);
     if (attr)
-        set(line, s->attr, attr, &bad);
-    set(line, s->meta_key, meta, &bad);
-    set(line, "tally-item-id", json_integer(it->item_id), &bad);
+        tly_export_set(line, s->attr, attr, &bad);
+    tly_export_set(line, s->meta_key, meta, &bad);
+    tly_export_set(line, "tally-item-id", json_integer(it->item_id), &bad);
     if (ctx->has_split)
-        set(line, "tally-split", json_string(it->split ? it->split : ""), &bad);
+        tly_export_set(line, "tally-split", json_string(it->split ? it->split : ""), &bad);
     if (rc == 0)
-        rc = bad ? oom(err) : tly_export_json(s->f, line, err) < 0 ? -1 : tly_export_puts(s->f, "\n", err);
+        rc = bad ? tly_export_oom(err) : tly_export_json(s->f, line, err) < 0 ? -1 : tly_export_puts(s->f, "\n", err);
     json_decref(line);
     return rc;
 }

@@ -67,32 +67,6 @@ typedef struct {
     int bad;          /* an allocation failed */
 } ls_build;
 
-static int oom(tly_error *err)
-{
-    return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
-}
-
-static void set(json_t *obj, const char *key, json_t *v, int *bad)
-{
-    if (!v || json_object_set_new(obj, key, v) < 0)
-        *bad = 1;
-}
-
-static void append(json_t *arr, json_t *v, int *bad)
-{
-    if (!v || json_array_append_new(arr, v) < 0)
-        *bad = 1;
-}
-
-static json_t *num_json(double v)
-{
-    if (!isfinite(v))
-        return json_integer(0);
-    if (v == floor(v) && fabs(v) < 1e15)
-        return json_integer((json_int_t)v);
-    return json_real(v);
-}
-
 /* ["one"] */
 static json_t *one(const char *s)
 {
@@ -110,17 +84,17 @@ static void region(ls_build *b, const char *control, const char *type, int image
     char id[48];
     snprintf(id, sizeof id, "%lld_%lld", (long long)b->it->item_id, (long long)++b->n);
     json_t *r = json_object();
-    set(r, "id", json_string(id), &b->bad);
-    set(r, "from_name", json_string(control), &b->bad);
-    set(r, "to_name", json_string(b->to_name), &b->bad);
-    set(r, "type", json_string(type), &b->bad);
+    tly_export_set(r, "id", json_string(id), &b->bad);
+    tly_export_set(r, "from_name", json_string(control), &b->bad);
+    tly_export_set(r, "to_name", json_string(b->to_name), &b->bad);
+    tly_export_set(r, "type", json_string(type), &b->bad);
     if (image) {
-        set(r, "original_width", num_json(b->w), &b->bad);
-        set(r, "original_height", num_json(b->h), &b->bad);
-        set(r, "image_rotation", json_integer(0), &b->bad);
+        tly_export_set(r, "original_width", tly_export_num_json(b->w), &b->bad);
+        tly_export_set(r, "original_height", tly_export_num_json(b->h), &b->bad);
+        tly_export_set(r, "image_rotation", json_integer(0), &b->bad);
     }
-    set(r, "value", value, &b->bad);
-    append(b->results, r, &b->bad);
+    tly_export_set(r, "value", value, &b->bad);
+    tly_export_append(b->results, r, &b->bad);
 }
 
 static double pct(double v, double dim)
@@ -138,7 +112,7 @@ static void labelled(ls_build *b, const char *control, const char *label, const 
                      json_t *value)
 {
     if (label) {
-        set(value, labels, one(label), &b->bad);
+        tly_export_set(value, labels, one(label), &b->bad);
         region(b, control, labels, 1, value);
     } else {
         region(b, control, plain, 1, value);
@@ -151,11 +125,11 @@ static void boxes(ls_build *b, const char *control, json_t *v)
     json_t *box;
     json_array_foreach(v, i, box) {
         json_t *value = json_object();
-        set(value, "x", num_json(pct(json_number_value(json_object_get(box, "x")), b->w)), &b->bad);
-        set(value, "y", num_json(pct(json_number_value(json_object_get(box, "y")), b->h)), &b->bad);
-        set(value, "width", num_json(pct(json_number_value(json_object_get(box, "w")), b->w)), &b->bad);
-        set(value, "height", num_json(pct(json_number_value(json_object_get(box, "h")), b->h)), &b->bad);
-        set(value, "rotation", json_integer(0), &b->bad);
+        tly_export_set(value, "x", tly_export_num_json(pct(json_number_value(json_object_get(box, "x")), b->w)), &b->bad);
+        tly_export_set(value, "y", tly_export_num_json(pct(json_number_value(json_object_get(box, "y")), b->h)), &b->bad);
+        tly_export_set(value, "width", tly_export_num_json(pct(json_number_value(json_object_get(box, "w")), b->w)), &b->bad);
+        tly_export_set(value, "height", tly_export_num_json(pct(json_number_value(json_object_get(box, "h")), b->h)), &b->bad);
+        tly_export_set(value, "rotation", json_integer(0), &b->bad);
         labelled(b, control, json_string_value(json_object_get(box, "label")), "rectangle", "rectanglelabels", value);
     }
 }
@@ -168,11 +142,11 @@ static void polygons(ls_build *b, const char *control, json_t *v)
         json_t *value = json_object(), *points = json_array();
         json_array_foreach(json_object_get(shape, "points"), k, pt) {
             json_t *p = json_array();
-            append(p, num_json(pct(coord(pt, 0), b->w)), &b->bad);
-            append(p, num_json(pct(coord(pt, 1), b->h)), &b->bad);
-            append(points, p, &b->bad);
+            tly_export_append(p, tly_export_num_json(pct(coord(pt, 0), b->w)), &b->bad);
+            tly_export_append(p, tly_export_num_json(pct(coord(pt, 1), b->h)), &b->bad);
+            tly_export_append(points, p, &b->bad);
         }
-        set(value, "points", points, &b->bad);
+        tly_export_set(value, "points", points, &b->bad);
         labelled(b, control, json_string_value(json_object_get(shape, "label")), "polygon", "polygonlabels", value);
     }
 }
@@ -189,9 +163,9 @@ static void keypoints(ls_build *b, json_t *def, const char *control, json_t *v)
                 continue;   /* not placed */
             const char *name = json_string_value(json_array_get(names, k));
             json_t *value = json_object();
-            set(value, "x", num_json(pct(coord(pt, 0), b->w)), &b->bad);
-            set(value, "y", num_json(pct(coord(pt, 1), b->h)), &b->bad);
-            set(value, "width", json_real(0.5), &b->bad);
+            tly_export_set(value, "x", tly_export_num_json(pct(coord(pt, 0), b->w)), &b->bad);
+            tly_export_set(value, "y", tly_export_num_json(pct(coord(pt, 1), b->h)), &b->bad);
+            tly_export_set(value, "width", json_real(0.5), &b->bad);
             labelled(b, control, name ? name : label, "keypoint", "keypointlabels", value);
         }
     }
@@ -204,10 +178,10 @@ static void segments(ls_build *b, const char *control, json_t *v)
     json_array_foreach(v, i, seg) {
         const char *label = json_string_value(json_object_get(seg, "label"));
         json_t *value = json_object();
-        set(value, "start", num_json(json_number_value(json_object_get(seg, "start"))), &b->bad);
-        set(value, "end", num_json(json_number_value(json_object_get(seg, "end"))), &b->bad);
-        set(value, "channel", json_integer(0), &b->bad);
-        set(value, "labels", label ? one(label) : json_array(), &b->bad);
+        tly_export_set(value, "start", tly_export_num_json(json_number_value(json_object_get(seg, "start"))), &b->bad);
+        tly_export_set(value, "end", tly_export_num_json(json_number_value(json_object_get(seg, "end"))), &b->bad);
+        tly_export_set(value, "channel", json_integer(0), &b->bad);
+        tly_export_set(value, "labels", label ? one(label) : json_array(), &b->bad);
         region(b, control, "labels", 0, value);
     }
 }
@@ -223,11 +197,11 @@ static int control_regions(ls_build *b, json_t *def, tly_error *err)
     if (strcmp(type, "choice") == 0 || strcmp(type, "multi_choice") == 0) {
         if (json_is_string(v)) {
             json_t *value = json_object();
-            set(value, "choices", one(json_string_value(v)), &b->bad);
+            tly_export_set(value, "choices", one(json_string_value(v)), &b->bad);
             region(b, control, "choices", 0, value);
         } else if (json_is_array(v) && json_array_size(v) > 0) {
             json_t *value = json_object();
-            set(value, "choices", json_deep_copy(v), &b->bad);
+            tly_export_set(value, "choices", json_deep_copy(v), &b->bad);
             region(b, control, "choices", 0, value);
         }
         return 0;
@@ -235,7 +209,7 @@ static int control_regions(ls_build *b, json_t *def, tly_error *err)
     if (strcmp(type, "text") == 0 || strcmp(type, "transcription") == 0) {
         if (json_is_string(v)) {
             json_t *value = json_object();
-            set(value, "text", one(json_string_value(v)), &b->bad);
+            tly_export_set(value, "text", one(json_string_value(v)), &b->bad);
             region(b, control, "textarea", 0, value);
         }
         return 0;
@@ -264,7 +238,7 @@ static int ls_begin(void **state, const tly_export_context *ctx, tly_export_out 
 {
     ls_state *s = calloc(1, sizeof *s);
     if (!s)
-        return oom(err);
+        return tly_export_oom(err);
     *state = s;
     if (!(s->f = tly_export_open(out, "tasks.json", err)))
         return -1;
@@ -290,27 +264,27 @@ static int ls_item(void *state, const tly_export_context *ctx, const tly_export_
                 break;
         }
     }
-    set(data, media, json_string(it->media_path), &b.bad);
-    set(data, "tally_item_id", json_integer(it->item_id), &b.bad);
+    tly_export_set(data, media, json_string(it->media_path), &b.bad);
+    tly_export_set(data, "tally_item_id", json_integer(it->item_id), &b.bad);
     json_t *who = json_array_size(it->annotators) == 1 ? json_array_get(it->annotators, 0) : NULL;
-    set(ann, "id", json_integer(it->item_id), &b.bad);
-    set(ann, "result", b.results, &b.bad);
-    set(ann, "ground_truth", json_false(), &b.bad);
-    set(ann, "completed_by", who ? json_incref(who) : json_null(), &b.bad);
-    set(ann, "was_cancelled", json_false(), &b.bad);
-    append(anns, ann, &b.bad);
-    set(meta, "confidence", num_json(it->confidence), &b.bad);
-    set(meta, "method", json_string(it->method ? it->method : ""), &b.bad);
-    set(meta, "judgments", json_integer(it->judgments), &b.bad);
-    set(meta, "annotators", it->annotators ? json_incref(it->annotators) : json_array(), &b.bad);
+    tly_export_set(ann, "id", json_integer(it->item_id), &b.bad);
+    tly_export_set(ann, "result", b.results, &b.bad);
+    tly_export_set(ann, "ground_truth", json_false(), &b.bad);
+    tly_export_set(ann, "completed_by", who ? json_incref(who) : json_null(), &b.bad);
+    tly_export_set(ann, "was_cancelled", json_false(), &b.bad);
+    tly_export_append(anns, ann, &b.bad);
+    tly_export_set(meta, "confidence", tly_export_num_json(it->confidence), &b.bad);
+    tly_export_set(meta, "method", json_string(it->method ? it->method : ""), &b.bad);
+    tly_export_set(meta, "judgments", json_integer(it->judgments), &b.bad);
+    tly_export_set(meta, "annotators", it->annotators ? json_incref(it->annotators) : json_array(), &b.bad);
     if (ctx->has_split)
-        set(meta, "split", json_string(it->split ? it->split : ""), &b.bad);
-    set(task, "id", json_integer(it->item_id), &b.bad);
-    set(task, "data", data, &b.bad);
-    set(task, "annotations", anns, &b.bad);
-    set(task, "meta", meta, &b.bad);
+        tly_export_set(meta, "split", json_string(it->split ? it->split : ""), &b.bad);
+    tly_export_set(task, "id", json_integer(it->item_id), &b.bad);
+    tly_export_set(task, "data", data, &b.bad);
+    tly_export_set(task, "annotations", anns, &b.bad);
+    tly_export_set(task, "meta", meta, &b.bad);
     if (rc == 0 && b.bad)
-        rc = oom(err);
+        rc = tly_export_oom(err);
     if (rc == 0 && (tly_export_puts(s->f, s->tasks ? ",\n" : "\n", err) < 0 || tly_export_json(s->f, task, err) < 0))
         rc = -1;
     json_decref(task);

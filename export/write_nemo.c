@@ -29,46 +29,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3 };   /* train, val, test (slot 0 alone without a split) */
-static const char *const SPLITS[SLOTS] = {"train", "val", "test"};
+enum { SLOTS = TLY_EXPORT_SPLITS };   /* train, val, test (slot 0 alone without a split) */
 
 typedef struct {
     tly_export_file *f[SLOTS];
     const char *text_control;   /* the first transcription control's name (borrowed), or NULL */
 } nemo_state;
 
-static int oom(tly_error *err)
-{
-    return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
-}
-
-/* The file slot of an item (0 without a split), or -1 with err set. */
-static int split_slot(const tly_export_context *ctx, const tly_export_item *it, tly_error *err)
-{
-    if (!ctx->has_split)
-        return 0;
-    for (int i = 0; i < SLOTS; i++)
-        if (it->split && strcmp(it->split, SPLITS[i]) == 0)
-            return i;
-    return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                    it->split ? it->split : "(none)");
-}
-
-/* A number as JSON: an integer when integral (3, not 3.0), else a real. */
-static json_t *num_json(double v)
-{
-    if (!isfinite(v))
-        return json_integer(0);
-    if (v == floor(v) && fabs(v) < 1e15)
-        return json_integer((json_int_t)v);
-    return json_real(v);
-}
-
 static int nemo_begin(void **state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
     nemo_state *s = calloc(1, sizeof *s);
     if (!s)
-        return oom(err);
+        return tly_export_oom(err);
     *state = s;
     size_t i;
     json_t *def;
@@ -89,23 +61,22 @@ static int nemo_item(void *state, const tly_export_context *ctx, const tly_expor
                      int pass, tly_error *err)
 {
     nemo_state *s = state;
-    int slot = split_slot(ctx, it, err);
+    const char *split = NULL;
+    int slot = tly_export_split_slot(ctx, it, &split, err);
     if (slot < 0)
         return -1;
-    if (!s->f[slot]) {
-        char path[64];
-        snprintf(path, sizeof path, "manifest_%s.json", SPLITS[slot]);
-        if (!(s->f[slot] = tly_export_open(out, path, err)))
-            return -1;
-    }
+    char path[64];   /* without a split, the one file was opened by begin */
+    snprintf(path, sizeof path, "manifest_%s.json", split ? split : "");
+    if (!tly_export_open_once(out, &s->f[slot], path, err))
+        return -1;
     const char *text = s->text_control ? json_string_value(json_object_get(it->answer, s->text_control)) : NULL;
     json_t *duration = json_object_get(it->media, "duration");
     json_t *line = json_object();
     int bad = !line || json_object_set_new(line, "audio_filepath", json_string(it->media_path)) < 0 ||
               (json_is_number(duration) &&
-               json_object_set_new(line, "duration", num_json(json_number_value(duration))) < 0) ||
+               json_object_set_new(line, "duration", tly_export_num_json(json_number_value(duration))) < 0) ||
               json_object_set_new(line, "text", json_string(text ? text : "")) < 0;
-    int rc = bad ? oom(err) : tly_export_json(s->f[slot], line, err) < 0 ? -1 : tly_export_puts(s->f[slot], "\n", err);
+    int rc = bad ? tly_export_oom(err) : tly_export_json(s->f[slot], line, err) < 0 ? -1 : tly_export_puts(s->f[slot], "\n", err);
     json_decref(line);
     return rc;
 }
@@ -113,15 +84,7 @@ static int nemo_item(void *state, const tly_export_context *ctx, const tly_expor
 static int nemo_end(void *state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
     nemo_state *s = state;
-    tly_error later;   /* the first failure is the one reported */
-    int rc = 0;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_export_file *f = s->f[i];
-        s->f[i] = NULL;
-        if (f && tly_export_close(f, rc == 0 ? err : &later) < 0)
-            rc = -1;
-    }
-    return rc;
+    return tly_export_close_all(s->f, SLOTS, err);
 }
 
 static void nemo_free(void *state)
@@ -129,9 +92,7 @@ static void nemo_free(void *state)
     nemo_state *s = state;
     if (!s)
         return;
-    tly_error ignore;
-    for (int i = 0; i < SLOTS; i++)
-        tly_export_close(s->f[i], &ignore);
+    tly_export_close_all(s->f, SLOTS, NULL);
     free(s);
 }
 

@@ -36,24 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOTS = 3 };   /* train, val, test (slot 0 alone without a split) */
-static const char *const SPLITS[SLOTS] = {"train", "val", "test"};
+enum { SLOTS = TLY_EXPORT_SPLITS };   /* train, val, test (slot 0 alone without a split) */
 
 typedef struct {
     tly_export_file *f[SLOTS];
     const char *control;   /* the first audio_segments control's name (borrowed), or NULL */
 } rttm_state;
-
-static int split_slot(const tly_export_context *ctx, const tly_export_item *it, tly_error *err)
-{
-    if (!ctx->has_split)
-        return 0;
-    for (int i = 0; i < SLOTS; i++)
-        if (it->split && strcmp(it->split, SPLITS[i]) == 0)
-            return i;
-    return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld: unknown split '%s'", (long long)it->item_id,
-                    it->split ? it->split : "(none)");
-}
 
 static int rttm_begin(void **state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
@@ -87,15 +75,14 @@ static int rttm_item(void *state, const tly_export_context *ctx, const tly_expor
                      int pass, tly_error *err)
 {
     rttm_state *s = state;
-    int slot = split_slot(ctx, it, err);
+    const char *split = NULL;
+    int slot = tly_export_split_slot(ctx, it, &split, err);
     if (slot < 0)
         return -1;
-    if (!s->f[slot]) {
-        char path[64];
-        snprintf(path, sizeof path, "segments_%s.rttm", SPLITS[slot]);
-        if (!(s->f[slot] = tly_export_open(out, path, err)))
-            return -1;
-    }
+    char path[64];   /* without a split, the one file was opened by begin */
+    snprintf(path, sizeof path, "segments_%s.rttm", split ? split : "");
+    if (!tly_export_open_once(out, &s->f[slot], path, err))
+        return -1;
     size_t i;
     json_t *seg;
     json_array_foreach(s->control ? json_object_get(it->answer, s->control) : NULL, i, seg) {
@@ -120,15 +107,7 @@ static int rttm_item(void *state, const tly_export_context *ctx, const tly_expor
 static int rttm_end(void *state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
     rttm_state *s = state;
-    tly_error later;   /* the first failure is the one reported */
-    int rc = 0;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_export_file *f = s->f[i];
-        s->f[i] = NULL;
-        if (f && tly_export_close(f, rc == 0 ? err : &later) < 0)
-            rc = -1;
-    }
-    return rc;
+    return tly_export_close_all(s->f, SLOTS, err);
 }
 
 static void rttm_free(void *state)
@@ -136,9 +115,7 @@ static void rttm_free(void *state)
     rttm_state *s = state;
     if (!s)
         return;
-    tly_error ignore;
-    for (int i = 0; i < SLOTS; i++)
-        tly_export_close(s->f[i], &ignore);
+    tly_export_close_all(s->f, SLOTS, NULL);
     free(s);
 }
 

@@ -67,8 +67,7 @@ static int seg_item(void *state, const tly_export_context *ctx, const tly_export
     tly_export_file *f = s->f;
     if (!s->control)
         return 0;
-    json_t *c = json_object_get(json_object_get(it->detail, s->control), "confidence");
-    double confidence = json_is_number(c) ? json_number_value(c) : it->confidence;
+    double confidence = tly_export_confidence_of(it, s->control);
     size_t i;
     json_t *seg;
     json_array_foreach(json_object_get(it->answer, s->control), i, seg) {

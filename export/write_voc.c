@@ -147,17 +147,12 @@ static int voc_item(void *state, const tly_export_context *ctx, const tly_export
     voc_state *s = state;
     const char *split;
     int slot = tly_export_split_slot(ctx, it, &split, err);
-    if (!split)
-        split = "default";
     if (slot < 0)
         return -1;
     char path[256];
-    if (!s->lists[slot]) {
-        snprintf(path, sizeof path, "ImageSets/Main/%s.txt", split);
-        if (!(s->lists[slot] = tly_export_open(out, path, err)))
-            return -1;
-    }
-    if (tly_export_printf(s->lists[slot], err, "%s\n", it->stem) < 0)
+    snprintf(path, sizeof path, "ImageSets/Main/%s.txt", split ? split : "default");
+    if (!tly_export_open_once(out, &s->lists[slot], path, err) ||
+        tly_export_printf(s->lists[slot], err, "%s\n", it->stem) < 0)
         return -1;
 
     if ((size_t)snprintf(path, sizeof path, "Annotations/%s.xml", it->stem) >= sizeof path)
@@ -194,13 +189,7 @@ static int voc_item(void *state, const tly_export_context *ctx, const tly_export
 static int voc_end(void *state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
 {
     voc_state *s = state;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_export_file *f = s->lists[i];
-        s->lists[i] = NULL;
-        if (tly_export_close(f, err) < 0)
-            return -1;
-    }
-    return 0;
+    return tly_export_close_all(s->lists, SLOTS, err);
 }
 
 static void voc_free(void *state)
@@ -208,10 +197,7 @@ static void voc_free(void *state)
     voc_state *s = state;
     if (!s)
         return;
-    for (int i = 0; i < SLOTS; i++) {
-        tly_error ignore;
-        tly_export_close(s->lists[i], &ignore);
-    }
+    tly_export_close_all(s->lists, SLOTS, NULL);
     free(s);
 }
 

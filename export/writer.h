@@ -90,6 +90,30 @@ typedef struct {
     int64_t updated_at;         /* when the result was made (ms since the epoch; from the data) */
 } tly_export_item;
 
+/* ---- helpers for writers ----------------------------------------------------------- */
+
+#define TLY_EXPORT_SPLITS 3   /* train, val, test */
+
+/* 0 train, 1 val, 2 test (and *name the split's name); 0 with *name NULL when the
+ * export has no split; -1 with err for an unknown split. name may be NULL. */
+int tly_export_split_slot(const tly_export_context *ctx, const tly_export_item *it, const char **name, tly_error *err);
+/* *f, opened at path on first use (files of a split are made only if it has items). */
+tly_export_file *tly_export_open_once(tly_export_out *out, tly_export_file **f, const char *path, tly_error *err);
+/* Closes every open file of files[0..n) and clears the slots; all are closed even
+ * after a failure, the first of which is reported (err may be NULL: free paths). */
+int tly_export_close_all(tly_export_file **files, size_t n, tly_error *err);
+
+/* JSON builders that remember an allocation failure in *bad instead of checking every
+ * call (v NULL counts as one; v is consumed). */
+void tly_export_set(json_t *obj, const char *key, json_t *v, int *bad);
+void tly_export_append(json_t *arr, json_t *v, int *bad);
+/* A number as JSON: an integer when integral (3, not 3.0), else a real; 0 if not finite. */
+json_t *tly_export_num_json(double v);
+/* The confidence of one control of the item's result (its detail), else the result's. */
+double tly_export_confidence_of(const tly_export_item *it, const char *control);
+/* TLY_E_INTERNAL "out_of_memory"; -1. */
+int tly_export_oom(tly_error *err);
+
 /* ---- a writer ------------------------------------------------------------------------- */
 
 typedef struct {

@@ -32,31 +32,22 @@ int tly_crowd_standing(tly_store *st, const tly_project *p, int64_t worker_id, t
     return tly_store_project_worker_get(st, p->id, worker_id, out, err);
 }
 
-static int64_t work_items(tly_store *st, int64_t project_id, tly_error *err)
-{
-    json_t *counts = NULL;
-    if (tly_store_item_counts(st, project_id, &counts, err) < 0)
-        return -1;
-    int64_t n = 0;
-    const char *state;
-    json_t *v;
-    json_object_foreach(counts, state, v)
-        if (strcmp(state, "gold") != 0)
-            n += json_integer_value(v);
-    json_decref(counts);
-    return n;
-}
-
 json_t *tly_crowd_gold_supply(tly_store *st, const tly_project *p, tly_error *err)
 {
     json_t *counts = NULL;
     if (tly_store_item_counts(st, p->id, &counts, err) < 0)
         return NULL;
-    int64_t have = json_integer_value(json_object_get(counts, "gold"));
+    /* One count for both: test questions are state 'gold', work is every other state. */
+    int64_t have = 0, work = 0;
+    const char *state;
+    json_t *v;
+    json_object_foreach(counts, state, v) {
+        if (strcmp(state, "gold") == 0)
+            have = json_integer_value(v);
+        else
+            work += json_integer_value(v);
+    }
     json_decref(counts);
-    int64_t work = work_items(st, p->id, err);
-    if (work < 0)
-        return NULL;
     tly_quality_rules rules;
     tly_quality_rules_of(p->workflow, &rules);
     int64_t needed = tly_gold_needed(&rules, work);

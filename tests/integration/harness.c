@@ -1198,3 +1198,19 @@ int it_run_cli_va(it_server *s, const char *token, const char *input, char **out
                 out && *out ? *out : "", err && *err ? *err : "");
     return rc;
 }
+
+json_t *it_json_requestf(it_server *s, const char *method, const char *token, const char *body, long status,
+                         const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    it_response r;
+    assert_int_equal(it_request_json(s, method, path, token, body, &r), 0);
+    IT_ASSERT_STATUS(r, status);
+    json_t *j = r.json ? json_incref(r.json) : NULL;
+    it_response_free(&r);
+    return j;
+}

@@ -77,6 +77,10 @@ int it_request(it_server *s, const char *method, const char *path, const char *t
 /* Same with a JSON text body (Content-Type: application/json) or none. */
 int it_request_json(it_server *s, const char *method, const char *path, const char *token,
                     const char *json_text_or_NULL, it_response *out);
+/* A JSON request (body a JSON text or NULL) whose status must be `status` (asserted,
+ * with the body printed on a mismatch); the reply's JSON (new reference) or NULL. */
+json_t *it_json_requestf(it_server *s, const char *method, const char *token, const char *body, long status,
+                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* GET with a printf-style path: it_getf(s, tok, &r, "/v1/items/%lld", (long long)id). */
 int it_getf(it_server *s, const char *token, it_response *out, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

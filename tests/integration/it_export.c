@@ -30,28 +30,13 @@ static struct {
     int64_t img_project, audio_project;
 } g;
 
-static json_t *req_json(const char *method, const char *token, const char *body, int status, const char *fmt, ...)
-{
-    char path[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, method, path, token, body, &r), 0);
-    IT_ASSERT_STATUS(r, status);
-    json_t *j = r.json ? json_incref(r.json) : NULL;
-    it_response_free(&r);
-    return j;
-}
-
 /* ---- making a labeled, released project ------------------------------------------------ */
 
 static void release_all(int64_t project, int n)
 {
     long long deadline = it_now_ms() + 30000;
     for (;;) {
-        json_t *res = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200", (long long)project);
+        json_t *res = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200", (long long)project);
         size_t have = json_array_size(json_object_get(res, "items"));
         json_decref(res);
         if ((int)have == n)
@@ -59,7 +44,7 @@ static void release_all(int64_t project, int n)
         assert_true(it_now_ms() < deadline);
         it_sleep_ms(100);
     }
-    json_t *lot = req_json("POST", g.mgr, "{\"seed\":1}", 201, "/v1/projects/%lld/acceptance", (long long)project);
+    json_t *lot = it_json_requestf(&g.srv, "POST", g.mgr, "{\"seed\":1}", 201, "/v1/projects/%lld/acceptance", (long long)project);
     json_t *verdicts = json_array();
     size_t i;
     json_t *s;
@@ -71,7 +56,7 @@ static void release_all(int64_t project, int n)
     json_t *body = json_pack("{s:o}", "verdicts", verdicts);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    lot = req_json("POST", g.mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
     free(text);
     assert_string_equal(it_json_str(lot, "state"), "accepted");
     json_decref(lot);
@@ -88,7 +73,7 @@ static void label_all(int64_t project, const char *tok, char *(*answer)(int64_t 
         int64_t item = it_json_int(json_object_get(task, "item"), "id");
         json_decref(task);
         char *body = answer(item, k);
-        json_t *ok = req_json("POST", tok, body, 200, "/v1/assignments/%lld/submit", (long long)a);
+        json_t *ok = it_json_requestf(&g.srv, "POST", tok, body, 200, "/v1/assignments/%lld/submit", (long long)a);
         json_decref(ok);
         free(body);
     }
@@ -168,12 +153,12 @@ static int group_teardown(void **state)
 /* Creates an export and waits for it; the done export object. */
 static json_t *export_done(int64_t project, const char *body)
 {
-    json_t *e = req_json("POST", g.consumer, body, 202, "/v1/projects/%lld/exports", (long long)project);
+    json_t *e = it_json_requestf(&g.srv, "POST", g.consumer, body, 202, "/v1/projects/%lld/exports", (long long)project);
     int64_t id = it_json_int(e, "id");
     json_decref(e);
     long long deadline = it_now_ms() + 60000;
     for (;;) {
-        e = req_json("GET", g.consumer, NULL, 200, "/v1/exports/%lld", (long long)id);
+        e = it_json_requestf(&g.srv, "GET", g.consumer, NULL, 200, "/v1/exports/%lld", (long long)id);
         const char *state = it_json_str(e, "state");
         if (strcmp(state, "done") == 0)
             return e;
@@ -471,8 +456,6 @@ static void test_manifests_and_single_files(void **state)
     files f;
     json_t *e;
     export_files(g.img_project, "{\"format\":\"jsonl\"}", &f, &e);
-    int m = find(&f, "manifest.jsonl");
-    (void)m;
     int i = -1;
     for (int k = 0; k < f.n; k++)
         if (strstr(f.path[k], ".jsonl") && strcmp(f.path[k], "manifest.jsonl") != 0)
@@ -653,7 +636,7 @@ static void test_versions_and_resume(void **state)
     assert_int_equal(it_json_int(v3, "items"), 8);
     assert_string_not_equal(it_json_str(v3, "sha256"), it_json_str(v1, "sha256"));
     files f1, f3;
-    json_t *e1, *e3;
+    json_t *e3;
     /* Compare "source-ref" -> split of both versions' manifests. */
     export_files(g.img_project, body, &f3, &e3);
     char p1[96];
@@ -688,7 +671,6 @@ static void test_versions_and_resume(void **state)
     files_free(&f1);
     files_free(&f3);
     json_decref(e3);
-    (void)e1;
     json_decref(v1);
     json_decref(v2);
     json_decref(v3);

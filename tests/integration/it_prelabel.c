@@ -144,27 +144,12 @@ static void stop_model(void)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static json_t *req_json(const char *method, const char *token, const char *body, int status, const char *fmt, ...)
-{
-    char path[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, method, path, token, body, &r), 0);
-    IT_ASSERT_STATUS(r, status);
-    json_t *j = r.json ? json_incref(r.json) : NULL;
-    it_response_free(&r);
-    return j;
-}
-
 /* Waits until the item has a prediction (an answer or an error); returns it. */
 static json_t *wait_prediction(int64_t item)
 {
     long long deadline = it_now_ms() + 30000;
     for (;;) {
-        json_t *list = req_json("GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
+        json_t *list = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
         json_t *first = json_array_get(json_object_get(list, "items"), 0);
         if (first) {
             json_incref(first);
@@ -210,7 +195,7 @@ static void test_remote_model(void **state)
     start_model(0);
     snprintf(body, sizeof body, "{\"name\":\"detector\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}",
              g.model_port);
-    json_t *m = req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
+    json_t *m = it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
     int64_t model = it_json_int(m, "id");
     assert_string_equal(it_json_str(m, "model_version"), "test-1");
     json_decref(m);
@@ -222,7 +207,7 @@ static void test_remote_model(void **state)
 
     /* New items are pre-labeled in the background. */
     it_add_jpegs(&g.srv, g.mgr, project, "prelabel", "img", 4, 1);
-    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(items, "items"), i, it) {
@@ -254,10 +239,10 @@ static void test_remote_model(void **state)
     assert_non_null(pre);
     assert_string_equal(it_json_str(pre, "model"), "detector");
     assert_non_null(json_object_get(json_object_get(pre, "answer"), "label"));
-    json_t *judgments = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/judgments", (long long)project);
+    json_t *judgments = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/judgments", (long long)project);
     assert_int_equal(json_array_size(json_object_get(judgments, "items")), 0);
     json_decref(judgments);
-    json_t *ok = req_json("POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+    json_t *ok = it_json_requestf(&g.srv, "POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
                           (long long)it_json_int(task, "assignment_id"));
     json_decref(ok);
     json_decref(task);
@@ -266,7 +251,7 @@ static void test_remote_model(void **state)
     int port = g.model_port;
     stop_model();
     it_add_jpegs(&g.srv, g.mgr, project, "prelabel-dead", "dead", 2, 50);
-    items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=100", (long long)project);
+    items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=100", (long long)project);
     int64_t dead_item = 0;
     json_array_foreach(json_object_get(items, "items"), i, it)
         if (strncmp(it_json_str(it, "name"), "dead", 4) == 0)
@@ -277,7 +262,7 @@ static void test_remote_model(void **state)
     assert_true(json_is_null(json_object_get(p, "answer")));
     assert_non_null(strstr(it_json_str(p, "error"), "detector"));
     json_decref(p);
-    json_t *models = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/models", (long long)project);
+    json_t *models = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/models", (long long)project);
     json_t *row = json_array_get(json_object_get(models, "items"), 0);
     assert_true(it_json_int(row, "failures") >= 1);
     assert_non_null(it_json_str(row, "last_error"));
@@ -289,7 +274,7 @@ static void test_remote_model(void **state)
         json_t *t = it_next_task(&g.srv, w, project);
         if (!t)
             break;
-        ok = req_json("POST", w, "{\"answer\":{\"label\":\"dog\"}}", 200, "/v1/assignments/%lld/submit",
+        ok = it_json_requestf(&g.srv, "POST", w, "{\"answer\":{\"label\":\"dog\"}}", 200, "/v1/assignments/%lld/submit",
                       (long long)it_json_int(t, "assignment_id"));
         json_decref(ok);
         json_decref(t);
@@ -299,7 +284,7 @@ static void test_remote_model(void **state)
 
     /* Back again: an explicit run fills in what failed. */
     start_model(port);
-    json_t *run = req_json("POST", g.mgr, NULL, 202, "/v1/projects/%lld/models/%lld/run", (long long)project,
+    json_t *run = it_json_requestf(&g.srv, "POST", g.mgr, NULL, 202, "/v1/projects/%lld/models/%lld/run", (long long)project,
                            (long long)model);
     json_decref(run);
     long long deadline = it_now_ms() + 30000;
@@ -327,10 +312,10 @@ static void route_project(double verify_rate, int64_t *project_out, int64_t *cou
              ++g.seq, TEMPLATE, verify_rate);
     int64_t project = it_post_project(&g.srv, g.mgr, body);
     snprintf(body, sizeof body, "{\"name\":\"m\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}", g.model_port);
-    json_t *m = req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
+    json_t *m = it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project);
     json_decref(m);
     it_add_jpegs(&g.srv, g.mgr, project, "route", "r", 6, (int)(verify_rate * 100) + 200);
-    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
     size_t i;
     json_t *it;
     counts[0] = counts[1] = 0;
@@ -351,7 +336,7 @@ static void test_confidence_routing(void **state)
     int64_t project, counts[2];
     /* verify_rate 0: confident items are done at once, by the model. */
     route_project(0, &project, counts);
-    json_t *done = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=50", (long long)project);
+    json_t *done = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=50", (long long)project);
     assert_int_equal((int64_t)json_array_size(json_object_get(done, "items")), counts[1]);
     size_t i;
     json_t *res;
@@ -370,7 +355,7 @@ static void test_confidence_routing(void **state)
             if (!t)
                 break;
             assert_non_null(json_object_get(t, "prelabel"));   /* shown as a start */
-            json_t *ok = req_json("POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+            json_t *ok = it_json_requestf(&g.srv, "POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
                                   (long long)it_json_int(t, "assignment_id"));
             json_decref(ok);
             json_decref(t);
@@ -386,14 +371,14 @@ static void test_confidence_routing(void **state)
     int first = 0, second = 0;
     json_t *t;
     while ((t = it_next_task(&g.srv, w1, project))) {
-        json_t *ok = req_json("POST", w1, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+        json_t *ok = it_json_requestf(&g.srv, "POST", w1, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
                               (long long)it_json_int(t, "assignment_id"));
         json_decref(ok);
         json_decref(t);
         first++;
     }
     while ((t = it_next_task(&g.srv, w2, project))) {
-        json_t *ok = req_json("POST", w2, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
+        json_t *ok = it_json_requestf(&g.srv, "POST", w2, "{\"answer\":{\"label\":\"cat\"}}", 200, "/v1/assignments/%lld/submit",
                               (long long)it_json_int(t, "assignment_id"));
         json_decref(ok);
         json_decref(t);
@@ -421,7 +406,7 @@ static void test_calibrated_threshold(void **state)
              ++g.seq, TEMPLATE);
     int64_t project = it_post_project(&g.srv, g.mgr, body);
     snprintf(body, sizeof body, "{\"name\":\"m\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}", g.model_port);
-    json_decref(req_json("POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project));
+    json_decref(it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project));
     /* Not enough evidence yet: everything goes to people, who confirm the model. */
     it_add_jpegs(&g.srv, g.mgr, project, "calib", "c", 6, 300);
     char *w = it_new_user(&g.srv, &g.seq, "worker");
@@ -436,7 +421,7 @@ static void test_calibrated_threshold(void **state)
         json_t *sub = json_pack("{s:O}", "answer", pre);
         char *text = json_dumps(sub, JSON_COMPACT);
         json_decref(sub);
-        json_decref(req_json("POST", w, text, 200, "/v1/assignments/%lld/submit",
+        json_decref(it_json_requestf(&g.srv, "POST", w, text, 200, "/v1/assignments/%lld/submit",
                              (long long)it_json_int(t, "assignment_id")));
         free(text);
         json_decref(again);
@@ -446,7 +431,7 @@ static void test_calibrated_threshold(void **state)
     assert_int_equal(labeled, 6);
     long long deadline = it_now_ms() + 20000;
     for (;;) {
-        json_t *done = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done", (long long)project);
+        json_t *done = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done", (long long)project);
         size_t n = json_array_size(json_object_get(done, "items"));
         json_decref(done);
         if (n == 6)
@@ -456,7 +441,7 @@ static void test_calibrated_threshold(void **state)
     }
     /* Now the model has been right on 6 of 6: new confident items are accepted. */
     it_add_jpegs(&g.srv, g.mgr, project, "calib2", "d", 4, 400);
-    json_t *items = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=50", (long long)project);
+    json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=50", (long long)project);
     size_t i;
     json_t *it;
     int by_model = 0;
@@ -464,14 +449,11 @@ static void test_calibrated_threshold(void **state)
         if (it_json_str(it, "name")[0] != 'd')
             continue;
         json_decref(wait_prediction(it_json_int(it, "id")));
-        deadline = it_now_ms() + 10000;
-        json_t *res = NULL;
         it_response r;
         assert_int_equal(it_getf(&g.srv, g.mgr, &r, "/v1/items/%lld/result", (long long)it_json_int(it, "id")), 0);
         if (r.status == 200 && strcmp(it_json_str(r.json, "method"), "model") == 0)
             by_model++;
         it_response_free(&r);
-        (void)res;
     }
     json_decref(items);
     assert_int_equal(by_model, 4);

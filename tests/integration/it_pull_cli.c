@@ -63,25 +63,6 @@ static int cli(char **out, char **err, ...)
     return rc;
 }
 
-/* A request whose status must be st; its JSON body (new reference) or NULL. */
-static json_t *req_json(const char *method, const char *token, const char *body, long st,
-                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static json_t *req_json(const char *method, const char *token, const char *body, long st,
-                        const char *fmt, ...)
-{
-    char path[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, method, path, token, body, &r), 0);
-    IT_ASSERT_STATUS(r, st);
-    json_t *j = r.json ? json_incref(r.json) : NULL;
-    it_response_free(&r);
-    return j;
-}
-
 /* DIR/name inside the server's data dir (removed by cleanup). */
 static const char *dir_path(const char *name, char *buf, size_t bufsz)
 {
@@ -101,12 +82,12 @@ static void label_and_release(void)
         json_decref(task);
         char body[96];
         snprintf(body, sizeof body, "{\"answer\":{\"label\":\"%s\"}}", k % 2 ? "dog" : "cat");
-        json_decref(req_json("POST", g.worker, body, 200, "/v1/assignments/%lld/submit",
+        json_decref(it_json_requestf(&g.srv, "POST", g.worker, body, 200, "/v1/assignments/%lld/submit",
                              (long long)a));
     }
     long long deadline = it_now_ms() + 60000;
     for (;;) {
-        json_t *res = req_json("GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=100",
+        json_t *res = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=100",
                                (long long)g.project);
         size_t have = json_array_size(json_object_get(res, "items"));
         json_decref(res);
@@ -115,7 +96,7 @@ static void label_and_release(void)
         assert_true(it_now_ms() < deadline);
         it_sleep_ms(100);
     }
-    json_t *lot = req_json("POST", g.mgr, "{}", 201, "/v1/projects/%lld/acceptance", (long long)g.project);
+    json_t *lot = it_json_requestf(&g.srv, "POST", g.mgr, "{}", 201, "/v1/projects/%lld/acceptance", (long long)g.project);
     json_t *verdicts = json_array();
     size_t i;
     json_t *s;
@@ -128,7 +109,7 @@ static void label_and_release(void)
     json_t *body = json_pack("{s:o}", "verdicts", verdicts);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    lot = req_json("POST", g.mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
     free(text);
     assert_string_equal(it_json_str(lot, "state"), "accepted");
     json_decref(lot);
@@ -192,7 +173,7 @@ static int count_prefixed(const char *dir, const char *prefix)
  * manifest hashes to the export's version; the number of files. */
 static int verify_dir(const char *dir, int64_t export_id)
 {
-    json_t *e = req_json("GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)export_id);
+    json_t *e = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)export_id);
     char path[4400], hex[TLY_SHA256_HEX_LEN + 1];
     uint64_t size;
     snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
@@ -226,12 +207,12 @@ static int verify_dir(const char *dir, int64_t export_id)
 /* Polls an export made over HTTP until done; the export object. */
 static json_t *export_done(const char *body)
 {
-    json_t *e = req_json("POST", g.mgr, body, 202, "/v1/projects/%lld/exports", (long long)g.project);
+    json_t *e = it_json_requestf(&g.srv, "POST", g.mgr, body, 202, "/v1/projects/%lld/exports", (long long)g.project);
     int64_t id = it_json_int(e, "id");
     json_decref(e);
     long long deadline = it_now_ms() + 60000;
     for (;;) {
-        e = req_json("GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)id);
+        e = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)id);
         if (strcmp(it_json_str(e, "state"), "done") == 0)
             return e;
         if (strcmp(it_json_str(e, "state"), "failed") == 0)
@@ -305,7 +286,7 @@ static void test_jsonl_tar_with_media(void **state)
     int files = verify_dir(d2, g.jsonl_export);
     assert_true(files >= ITEMS + 1); /* the images and the annotations */
 
-    json_t *e = req_json("GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)g.jsonl_export);
+    json_t *e = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)g.jsonl_export);
     assert_string_equal(it_json_str(json_object_get(e, "artifact"), "content_type"), "application/x-tar");
     assert_int_equal(it_json_int(e, "project_id"), g.project);
     json_decref(e);
@@ -330,7 +311,7 @@ static void test_split_filters(void **state)
     int64_t id = summary_export(out, v12);
     free(out);
     free(err);
-    json_t *e = req_json("GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)id);
+    json_t *e = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/exports/%lld", (long long)id);
     json_t *split = json_object_get(json_object_get(e, "params"), "split");
     if (split) /* the params echo what was asked */
         assert_int_equal(it_json_int(split, "seed"), 3);

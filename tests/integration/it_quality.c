@@ -126,36 +126,6 @@ static int is_gold_name(const char *name)
     return name[0] == 'g';
 }
 
-static json_t *get_json(const char *token, const char *fmt, ...)
-{
-    char path[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "GET", path, token, NULL, &r), 0);
-    IT_ASSERT_STATUS(r, 200);
-    json_t *j = json_incref(r.json);
-    it_response_free(&r);
-    return j;
-}
-
-static json_t *post_json(const char *token, const char *body, int status, const char *fmt, ...)
-{
-    char path[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    it_response r;
-    assert_int_equal(it_request_json(&g.srv, "POST", path, token, body, &r), 0);
-    IT_ASSERT_STATUS(r, status);
-    json_t *j = r.json ? json_incref(r.json) : NULL;
-    it_response_free(&r);
-    return j;
-}
-
 static int64_t state_count(json_t *stats, const char *state)
 {
     return json_integer_value(json_object_get(json_object_get(stats, "items"), state));
@@ -260,7 +230,7 @@ static worker make_worker(behaviour kind)
     worker w = {0};
     w.kind = kind;
     w.token = it_new_user(&g.srv, &g.seq, "worker");
-    json_t *me = get_json(w.token, "/v1/me");
+    json_t *me = it_json_requestf(&g.srv, "GET", w.token, NULL, 200, "/v1/me");
     w.id = it_json_int(me, "id");
     json_decref(me);
     return w;
@@ -268,7 +238,7 @@ static worker make_worker(behaviour kind)
 
 static json_t *worker_row(int64_t project, int64_t worker_id)
 {
-    json_t *list = get_json(g.mgr, "/v1/projects/%lld/workers?limit=100", (long long)project);
+    json_t *list = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/workers?limit=100", (long long)project);
     size_t i;
     json_t *row, *found = NULL;
     json_array_foreach(json_object_get(list, "items"), i, row)
@@ -291,7 +261,7 @@ static void run_crowd(worker *ws, int n, int64_t project, const item_map *items)
                 did += work_once(&ws[i], project, items) == 1;
         if (did)
             continue;
-        json_t *stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+        json_t *stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
         int64_t open = state_count(stats, "new") + state_count(stats, "labeling") + state_count(stats, "labeled");
         json_decref(stats);
         if (open == 0)
@@ -303,7 +273,7 @@ static void run_crowd(worker *ws, int n, int64_t project, const item_map *items)
 
 static json_t *history_of(int64_t item)
 {
-    json_t *h = get_json(g.mgr, "/v1/items/%lld/history?limit=100", (long long)item);
+    json_t *h = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/history?limit=100", (long long)item);
     json_t *items = json_incref(json_object_get(h, "items"));
     json_decref(h);
     return items;
@@ -364,7 +334,7 @@ static int64_t review_all(int64_t project, const item_map *items, const char *fi
         }
         else
             snprintf(body, sizeof body, "{\"verdict\":\"accept\"}");
-        json_t *out = post_json(g.mgr, body, 200, "/v1/reviews/%lld", (long long)review);
+        json_t *out = it_json_requestf(&g.srv, "POST", g.mgr, body, 200, "/v1/reviews/%lld", (long long)review);
         assert_true(json_is_true(json_object_get(out, "ok")));
         json_decref(out);
         if (!first_item)
@@ -385,7 +355,7 @@ static void test_whole_project(void **state)
              "\"min_confidence\":0.7,\"review\":{\"sample_rate\":0.5},\"consensus\":{\"choice\":\"weighted_vote\"},"
              "\"checks\":{\"same_answer_min\":0},\"acceptance\":{\"aql\":1.0}}}",
              ++g.seq, TEMPLATE);
-    json_t *created = post_json(g.mgr, body, 201, "/v1/projects");
+    json_t *created = it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects");
     int64_t project = it_json_int(created, "id");
     json_t *warn = json_array_get(json_object_get(created, "warnings"), 0);
     assert_non_null(warn);
@@ -409,7 +379,7 @@ static void test_whole_project(void **state)
         IT_ASSERT_STATUS(r, 200);
         it_response_free(&r);
     }
-    json_t *stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    json_t *stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     json_t *tq = json_object_get(stats, "test_questions");
     assert_int_equal(it_json_int(tq, "have"), GOLD);
     /* quiz 4 + ceil(24 x 0.25 / 0.75) = 12 */
@@ -419,7 +389,7 @@ static void test_whole_project(void **state)
     assert_int_equal(it_json_int(stats, "items_total"), WORK);
     assert_int_equal(it_json_int(stats, "gold"), GOLD);
     json_decref(stats);
-    json_t *resumed = post_json(g.mgr, NULL, 200, "/v1/projects/%lld/resume", (long long)project);
+    json_t *resumed = it_json_requestf(&g.srv, "POST", g.mgr, NULL, 200, "/v1/projects/%lld/resume", (long long)project);
     assert_null(json_object_get(resumed, "warnings"));
     json_decref(resumed);
 
@@ -482,7 +452,7 @@ static void test_whole_project(void **state)
         json_t *h = history_of(items.id[i]);
         if (history_has(h, "more_judgments", NULL, NULL)) {
             more++;
-            json_t *res = get_json(g.mgr, "/v1/items/%lld/result", (long long)items.id[i]);
+            json_t *res = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/result", (long long)items.id[i]);
             assert_true(it_json_int(res, "judgments") >= 4);
             json_decref(res);
         }
@@ -492,7 +462,7 @@ static void test_whole_project(void **state)
 
     /* 6. Review: low-confidence and sampled results wait for a reviewer; a reject
      * loops the item back to labeling, with its history showing the loop. */
-    stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     int64_t in_review = state_count(stats, "review");
     json_decref(stats);
     /* A worker trusted enough (reviewer_trust 0.9) may review, never their own items. */
@@ -515,7 +485,7 @@ static void test_whole_project(void **state)
                 assert_string_not_equal(it_json_str(j, "worker"), pseudonym);
             int64_t review = it_json_int(r.json, "review_id");
             it_response_free(&r);
-            json_t *ok = post_json(crowd[i].token, "{\"verdict\":\"accept\"}", 200, "/v1/reviews/%lld", (long long)review);
+            json_t *ok = it_json_requestf(&g.srv, "POST", crowd[i].token, "{\"verdict\":\"accept\"}", 200, "/v1/reviews/%lld", (long long)review);
             json_decref(ok);
             in_review--;
         } else {
@@ -534,7 +504,7 @@ static void test_whole_project(void **state)
         assert_true(rejected_item > 0);
         if (in_review >= 2) {   /* a fix: the reviewer's answer is the result */
             assert_true(fixed_item > 0);
-            json_t *res = get_json(g.mgr, "/v1/items/%lld/result", (long long)fixed_item);
+            json_t *res = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/result", (long long)fixed_item);
             assert_string_equal(it_json_str(res, "method"), "review");
             assert_true(json_number_value(json_object_get(res, "confidence")) == 1.0);
             assert_string_equal(it_json_str(res, "state"), "done");
@@ -559,7 +529,7 @@ static void test_whole_project(void **state)
         json_decref(h);
         review_all(project, &items, "accept", &reviews, NULL);
     }
-    stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     assert_int_equal(state_count(stats, "review"), 0);
     assert_int_equal(state_count(stats, "done"), WORK);
     assert_int_equal(it_json_int(stats, "workers_stopped"), 1);
@@ -572,7 +542,7 @@ static void test_whole_project(void **state)
 
     /* 7. Acceptance: a lot of 12 (code letter B, AQL 1.0 -> n 13 >= 12: every item
      * inspected, Ac 0 Re 1), all right: accepted, its results released. */
-    json_t *lot = post_json(g.mgr, "{\"size\":12,\"seed\":7}", 201, "/v1/projects/%lld/acceptance", (long long)project);
+    json_t *lot = it_json_requestf(&g.srv, "POST", g.mgr, "{\"size\":12,\"seed\":7}", 201, "/v1/projects/%lld/acceptance", (long long)project);
     int64_t lot1 = it_json_int(lot, "id");
     assert_int_equal(it_json_int(lot, "lot_size"), 12);
     assert_int_equal(it_json_int(lot, "sample_size"), 12);
@@ -594,12 +564,12 @@ static void test_whole_project(void **state)
     json_t *vbody = json_pack("{s:o}", "verdicts", verdicts);
     char *vtext = json_dumps(vbody, JSON_COMPACT);
     json_decref(vbody);
-    lot = post_json(g.consumer, vtext, 200, "/v1/lots/%lld/verdicts", (long long)lot1);
+    lot = it_json_requestf(&g.srv, "POST", g.consumer, vtext, 200, "/v1/lots/%lld/verdicts", (long long)lot1);
     free(vtext);
     assert_string_equal(it_json_str(lot, "state"), "accepted");
     assert_int_equal(it_json_int(lot, "defects"), 0);
     json_decref(lot);
-    json_t *released = get_json(g.mgr, "/v1/projects/%lld/results?state=released&limit=100", (long long)project);
+    json_t *released = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=released&limit=100", (long long)project);
     assert_int_equal(json_array_size(json_object_get(released, "items")), 12);
     json_array_foreach(json_object_get(released, "items"), i, s) {
         assert_string_equal(it_json_str(json_object_get(s, "answer"), "label"),
@@ -612,7 +582,7 @@ static void test_whole_project(void **state)
 
     /* 8. The rest in a second lot; the customer finds one defect: rejected, and the
      * whole lot goes back to review. */
-    lot = post_json(g.mgr, "{\"seed\":8}", 201, "/v1/projects/%lld/acceptance", (long long)project);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, "{\"seed\":8}", 201, "/v1/projects/%lld/acceptance", (long long)project);
     int64_t lot2 = it_json_int(lot, "id");
     assert_int_equal(it_json_int(lot, "lot_size"), WORK - 12);
     int64_t defect_item = it_json_int(json_array_get(json_object_get(lot, "sample"), 0), "item_id");
@@ -620,10 +590,10 @@ static void test_whole_project(void **state)
     char dbody[160];
     snprintf(dbody, sizeof dbody, "{\"verdicts\":[{\"item_id\":%lld,\"verdict\":\"defect\",\"comment\":\"wrong\"}]}",
              (long long)defect_item);
-    lot = post_json(g.mgr, dbody, 200, "/v1/lots/%lld/verdicts", (long long)lot2);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, dbody, 200, "/v1/lots/%lld/verdicts", (long long)lot2);
     assert_string_equal(it_json_str(lot, "state"), "rejected");
     json_decref(lot);
-    stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     assert_int_equal(state_count(stats, "review"), WORK - 12);
     assert_int_equal(state_count(stats, "released"), 12);
     assert_int_equal(it_json_int(json_object_get(stats, "lots"), "accepted"), 1);
@@ -635,7 +605,7 @@ static void test_whole_project(void **state)
 
     /* Reviewed again and accepted in a new lot: every result released and right. */
     review_all(project, &items, "accept", &reviews, NULL);
-    lot = post_json(g.mgr, NULL, 201, "/v1/projects/%lld/acceptance", (long long)project);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, NULL, 201, "/v1/projects/%lld/acceptance", (long long)project);
     int64_t lot3 = it_json_int(lot, "id");
     verdicts = json_array();
     json_array_foreach(json_object_get(lot, "sample"), i, s)
@@ -645,11 +615,11 @@ static void test_whole_project(void **state)
     vbody = json_pack("{s:o}", "verdicts", verdicts);
     vtext = json_dumps(vbody, JSON_COMPACT);
     json_decref(vbody);
-    lot = post_json(g.mgr, vtext, 200, "/v1/lots/%lld/verdicts", (long long)lot3);
+    lot = it_json_requestf(&g.srv, "POST", g.mgr, vtext, 200, "/v1/lots/%lld/verdicts", (long long)lot3);
     free(vtext);
     assert_string_equal(it_json_str(lot, "state"), "accepted");
     json_decref(lot);
-    released = get_json(g.mgr, "/v1/projects/%lld/results?state=released&limit=100", (long long)project);
+    released = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=released&limit=100", (long long)project);
     assert_int_equal(json_array_size(json_object_get(released, "items")), WORK);
     json_array_foreach(json_object_get(released, "items"), i, s)
         assert_string_equal(it_json_str(json_object_get(s, "answer"), "label"),
@@ -670,7 +640,7 @@ static void test_gold_shortage(void **state)
     (void)state;
     char body[512];
     snprintf(body, sizeof body, "{\"name\":\"shortage-%d\",\"media\":\"image\",\"template\":%s}", ++g.seq, TEMPLATE);
-    json_t *created = post_json(g.mgr, body, 201, "/v1/projects");
+    json_t *created = it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects");
     int64_t project = it_json_int(created, "id");
     assert_non_null(json_object_get(created, "warnings"));
     json_decref(created);
@@ -679,13 +649,13 @@ static void test_gold_shortage(void **state)
     worker w = make_worker(HONEST);
     IT_EXPECT_ERRORF(&g.srv, "POST", w.token, NULL, 403, "not_enough_test_questions", "/v1/projects/%lld/work/next",
                      (long long)project);
-    json_t *stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    json_t *stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     assert_false(json_is_true(json_object_get(json_object_get(stats, "test_questions"), "enough")));
     assert_string_equal(it_json_str(json_array_get(json_object_get(stats, "warnings"), 0), "code"),
                         "not_enough_test_questions");
     json_decref(stats);
     /* Resuming tells the manager again. */
-    json_t *resumed = post_json(g.mgr, NULL, 200, "/v1/projects/%lld/resume", (long long)project);
+    json_t *resumed = it_json_requestf(&g.srv, "POST", g.mgr, NULL, 200, "/v1/projects/%lld/resume", (long long)project);
     assert_non_null(json_object_get(resumed, "warnings"));
     json_decref(resumed);
     free(w.token);
@@ -699,7 +669,7 @@ static void test_bad_input(void **state)
              "{\"name\":\"bad-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,\"quiz\":{\"size\":0},"
              "\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0,\"review\":{\"sample_rate\":1}}}",
              ++g.seq, TEMPLATE);
-    json_t *created = post_json(g.mgr, body, 201, "/v1/projects");
+    json_t *created = it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects");
     int64_t project = it_json_int(created, "id");
     assert_null(json_object_get(created, "warnings"));   /* no quiz, no gold: nothing needed */
     json_decref(created);
@@ -712,7 +682,7 @@ static void test_bad_input(void **state)
     /* Wait for the background aggregation to put both in review (sample_rate 1). */
     long long deadline = it_now_ms() + 20000;
     for (;;) {
-        json_t *stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+        json_t *stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
         int64_t n = state_count(stats, "review");
         json_decref(stats);
         if (n == 2)
@@ -725,7 +695,7 @@ static void test_bad_input(void **state)
                      (long long)project);
     IT_EXPECT_STATUSF(&g.srv, "GET", w.token, NULL, 404, "/v1/projects/%lld/workers", (long long)project);
     IT_EXPECT_STATUSF(&g.srv, "GET", w.token, NULL, 404, "/v1/projects/%lld/results", (long long)project);
-    json_t *task = post_json(g.mgr, NULL, 200, "/v1/projects/%lld/review/next", (long long)project);
+    json_t *task = it_json_requestf(&g.srv, "POST", g.mgr, NULL, 200, "/v1/projects/%lld/review/next", (long long)project);
     int64_t review = it_json_int(task, "review_id");
     json_decref(task);
     IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"verdict\":\"maybe\"}", 400, "invalid_verdict", "/v1/reviews/%lld",
@@ -741,12 +711,12 @@ static void test_bad_input(void **state)
     char *mgr2 = it_new_user(&g.srv, &g.seq, "manager");
     IT_EXPECT_ERRORF(&g.srv, "POST", mgr2, "{\"verdict\":\"accept\"}", 404, "not_found", "/v1/reviews/%lld",
                      (long long)review);
-    json_t *ok = post_json(g.mgr, "{\"verdict\":\"accept\"}", 200, "/v1/reviews/%lld", (long long)review);
+    json_t *ok = it_json_requestf(&g.srv, "POST", g.mgr, "{\"verdict\":\"accept\"}", 200, "/v1/reviews/%lld", (long long)review);
     json_decref(ok);
     IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"verdict\":\"accept\"}", 409, "already_reviewed", "/v1/reviews/%lld",
                      (long long)review);
     /* A lot of the one done item; bad verdicts change nothing. */
-    json_t *lot = post_json(g.mgr, "{}", 201, "/v1/projects/%lld/acceptance", (long long)project);
+    json_t *lot = it_json_requestf(&g.srv, "POST", g.mgr, "{}", 201, "/v1/projects/%lld/acceptance", (long long)project);
     int64_t lot_id = it_json_int(lot, "id");
     int64_t sampled = it_json_int(json_array_get(json_object_get(lot, "sample"), 0), "item_id");
     json_decref(lot);
@@ -758,7 +728,7 @@ static void test_bad_input(void **state)
     IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, "{\"size\":-1}", 400, "/v1/projects/%lld/acceptance",
                      (long long)project);
     IT_EXPECT_STATUSF(&g.srv, "GET", g.mgr, NULL, 404, "/v1/lots/987654");
-    lot = get_json(g.mgr, "/v1/lots/%lld", (long long)lot_id);
+    lot = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/lots/%lld", (long long)lot_id);
     assert_string_equal(it_json_str(lot, "state"), "open");
     assert_int_equal(it_json_int(lot, "judged"), 0);
     assert_int_equal(it_json_int(json_array_get(json_object_get(lot, "sample"), 0), "item_id"), sampled);
@@ -791,7 +761,7 @@ static void test_automatic_checks(void **state)
         /* Always "cat"; the last one in 200 ms, under the 1,000 ms floor. */
         const char *answer = k == 3 ? "{\"answer\":{\"label\":\"cat\"},\"duration_ms\":200}"
                                     : "{\"answer\":{\"label\":\"cat\"},\"duration_ms\":3000}";
-        json_t *ok = post_json(w.token, answer, 200, "/v1/assignments/%lld/submit", (long long)a);
+        json_t *ok = it_json_requestf(&g.srv, "POST", w.token, answer, 200, "/v1/assignments/%lld/submit", (long long)a);
         json_decref(ok);
         if (k == 2)
             it_sleep_ms(800);   /* let the first three be aggregated before the fourth */
@@ -799,7 +769,7 @@ static void test_automatic_checks(void **state)
     long long deadline = it_now_ms() + 20000;
     json_t *results = NULL;
     for (;;) {
-        results = get_json(g.mgr, "/v1/projects/%lld/results?limit=10", (long long)project);
+        results = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?limit=10", (long long)project);
         if (json_array_size(json_object_get(results, "items")) == 4)
             break;
         json_decref(results);
@@ -906,7 +876,7 @@ static void test_import_duck(void **state)
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     free(csv);
-    json_t *out = post_json(g.mgr, text, 200, "/v1/projects/%lld/judgments/import", (long long)project);
+    json_t *out = it_json_requestf(&g.srv, "POST", g.mgr, text, 200, "/v1/projects/%lld/judgments/import", (long long)project);
     free(text);
     assert_int_equal(it_json_int(out, "imported"), lines);
     assert_int_equal(it_json_int(out, "rejected"), 1);
@@ -918,7 +888,7 @@ static void test_import_duck(void **state)
     long long deadline = it_now_ms() + 30000;
     json_t *results = NULL;
     for (;;) {
-        results = get_json(g.mgr, "/v1/projects/%lld/results?limit=200", (long long)project);
+        results = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?limit=200", (long long)project);
         if (json_array_size(json_object_get(results, "items")) == (size_t)nq)
             break;
         json_decref(results);
@@ -947,7 +917,7 @@ static void test_import_duck(void **state)
     /* Published: majority vote 0.7593, Dawid-Skene 0.8981 on this dataset. */
     fprintf(stderr, "duck imported and aggregated: accuracy %.4f\n", accuracy);
     assert_true(accuracy > 0.85);
-    json_t *stats = get_json(g.mgr, "/v1/projects/%lld/stats", (long long)project);
+    json_t *stats = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/stats", (long long)project);
     assert_int_equal(it_json_int(stats, "judgments"), lines);
     json_decref(stats);
     free(answers);
