@@ -17,16 +17,32 @@
  * holds a job thread for minutes. */
 #define JOB_BUDGET_MS 20000
 
+/* The built-in models, by name: one file each. */
+static const tly_prelabel_backend *const builtins[] = {
+    NULL,
+};
+
+static const tly_prelabel_backend *builtin_named(const char *name)
+{
+    for (size_t i = 0; builtins[i]; i++)
+        if (strcmp(builtins[i]->kind, name) == 0)
+            return builtins[i];
+    return NULL;
+}
+
 static const tly_prelabel_backend *backend_of(const tly_model *m)
 {
     if (strcmp(m->kind, "remote") == 0)
         return &tly_prelabel_remote;
+    if (strcmp(m->kind, "builtin") == 0)
+        return builtin_named(m->builtin);
     return NULL;
 }
 
-int tly_prelabel_model_create(tly_store *st, int64_t project_id, json_t *body, const char *media_base,
-                              tly_model *out, tly_error *err)
+int tly_prelabel_model_create(const tly_prelabel_env *env, int64_t project_id, json_t *body, tly_model *out,
+                              tly_error *err)
 {
+    tly_store *st = env->store;
     static const char *const keys[] = {"name", "kind", "url", "model", NULL};
     const char *name = NULL, *kind = NULL, *url = NULL, *builtin = NULL;
     memset(out, 0, sizeof *out);
@@ -39,33 +55,35 @@ int tly_prelabel_model_create(tly_store *st, int64_t project_id, json_t *body, c
     if (strcmp(kind, "builtin") == 0) {
         if (!builtin)
             return tly_fail(err, TLY_E_INVALID, "missing_field", "a built-in model needs 'model'");
-        if (strcmp(builtin, "vad") != 0 && strcmp(builtin, "asr") != 0 && strcmp(builtin, "image-classifier") != 0)
-            return tly_fail(err, TLY_E_INVALID, "invalid_model", "unknown built-in model '%s' (vad, asr, image-classifier)",
-                            builtin);
-        /* Said plainly rather than accepted and never run. */
-        return tly_fail(err, TLY_E_UNPROCESSABLE, "model_unavailable",
-                        "built-in model '%s' is not available in this version of Tally yet; attach a remote model "
-                        "server (kind \"remote\")",
-                        builtin);
-    }
-    if (strcmp(kind, "remote") != 0)
+        if (!builtin_named(builtin)) {
+            char names[200] = "";
+            for (size_t i = 0; builtins[i]; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", builtins[i]->kind);
+            return tly_fail(err, TLY_E_INVALID, "invalid_model", "unknown built-in model '%s' (this server has: %s)",
+                            builtin, names[0] ? names : "none");
+        }
+        url = NULL;
+    } else if (strcmp(kind, "remote") != 0) {
         return tly_fail(err, TLY_E_INVALID, "invalid_kind", "kind must be remote or builtin");
-    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strlen(url) > 2000)
+    } else if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strlen(url) > 2000) {
         return tly_fail(err, TLY_E_INVALID, "invalid_url", "a remote model needs an http(s) 'url'");
+    }
     tly_project p = {0};
     if (tly_store_project_get(st, project_id, &p, err) < 0)
         return -1;
     out->project_id = project_id;
     snprintf(out->name, sizeof out->name, "%s", name);
     snprintf(out->kind, sizeof out->kind, "%s", kind);
-    out->url = strdup(url);
+    if (builtin && !url)
+        snprintf(out->builtin, sizeof out->builtin, "%s", builtin);
+    out->url = url ? strdup(url) : NULL;
     int rc = -1;
     /* Items that exist now are pre-labeled on an explicit run only. */
     int64_t last = 0;
     if (tly_store_item_max_id(st, project_id, &last, err) < 0)
         goto out;
     out->since_item = last;
-    if (backend_of(out)->setup(out, &p, media_base, err) < 0) {
+    if (backend_of(out)->setup(out, &p, env, err) < 0) {
         /* The model's trouble is the request's problem, not this server's. */
         if (err && err->status == TLY_E_IO)
             err->status = TLY_E_UNPROCESSABLE;
@@ -233,6 +251,11 @@ static int record(tly_store *st, const tly_model *m, const tly_project *p, const
         return -1;
     for (size_t i = 0; i < n; i++) {
         tly_error verr;
+        if (!out[i].answer && !out[i].error[0]) {
+            if (out[i].pending)
+                continue;   /* asked again on a later run */
+            snprintf(out[i].error, sizeof out[i].error, "model '%s' returned nothing for this item", m->name);
+        }
         const char *error = out[i].error[0] ? out[i].error : NULL;
         json_t *answer = out[i].answer;
         char why[240];
@@ -283,10 +306,11 @@ static void release_model(int64_t id)
     pthread_mutex_unlock(&running_mu);
 }
 
-static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err);
+static int run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err);
 
-int tly_prelabel_run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err)
+int tly_prelabel_run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err)
 {
+    tly_store *st = env->store;
     if (!claim_model(model_id)) {
         /* Another job of this model is running: come back just after it. */
         tly_model m = {0};
@@ -296,13 +320,14 @@ int tly_prelabel_run_job(tly_store *st, int64_t model_id, const char *media_base
         tly_model_clear(&m);
         return rc;
     }
-    int rc = run_job(st, model_id, media_base, err);
+    int rc = run_job(env, model_id, err);
     release_model(model_id);
     return rc;
 }
 
-static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err)
+static int run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err)
 {
+    tly_store *st = env->store;
     tly_model m = {0};
     tly_project p = {0};
     int rc = -1;
@@ -346,10 +371,16 @@ static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_
         free(ids);
         char version[128] = "";
         tly_error call_err;
-        int ok = be->predict(&m, &p, items, got, media_base, outs, version, sizeof version, &call_err) == 0;
-        if (!ok)
-            for (size_t i = 0; i < got; i++)
+        int ok = be->predict(&m, &p, items, got, env, outs, version, sizeof version, &call_err) == 0;
+        size_t waiting = 0;
+        for (size_t i = 0; i < got; i++) {
+            if (!ok) {
+                json_decref(outs[i].answer);
+                memset(&outs[i], 0, sizeof outs[i]);
                 snprintf(outs[i].error, sizeof outs[i].error, "model '%s' failed: %s", m.name, call_err.message);
+            }
+            waiting += outs[i].pending && !outs[i].answer && !outs[i].error[0];
+        }
         int64_t open_until = tly_now_ms() + TLY_PRELABEL_OPEN_MS;
         int r = record(st, &m, &p, items, got, outs, version[0] ? version : m.version, err);
         if (r == 0)
@@ -361,6 +392,12 @@ static int run_job(tly_store *st, int64_t model_id, const char *media_base, tly_
         }
         if (r < 0)
             goto out;
+        if (waiting) {
+            /* The model is not ready for these items: they stay pending until a
+             * later run (the model's own trigger queues it). */
+            rc = 0;
+            goto out;
+        }
         tly_counter_add(tly_metrics_counter("tally_prelabel_items_total", "Items sent to pre-labeling models", ""),
                         got);
         if (!ok)

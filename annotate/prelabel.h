@@ -4,7 +4,8 @@
  * table of functions (like the store's SQL drivers): today the remote backend speaks
  * the Label Studio ML-backend protocol over HTTP (prelabel_remote.c), so existing
  * detectors, segmenters and speech recognisers plug in unchanged; built-in models
- * (VAD, ASR, an image classifier) are the next backends to add.
+ * run in-process, reading media straight from the blob store (the table `builtins`
+ * in prelabel.c lists them; one file per model).
  *
  * Predictions are made in the background by the job "prelabel" (one per model,
  * queued when new items arrive or on an explicit run): items are sent in batches;
@@ -21,6 +22,7 @@
 #define TALLY_ANNOTATE_PRELABEL_H
 
 #include "core/error.h"
+#include "storage/blob.h"
 #include "storage/store.h"
 
 #include <jansson.h>
@@ -35,29 +37,43 @@ typedef struct {
     json_t *answer;
     double score;             /* [0,1], or -1 unknown */
     char error[200];          /* "" when answer is set */
+    int pending;              /* neither: not ready for this item yet, ask again later */
 } tly_prelabel_out;
 
+/* What a backend may use: the store (a learning model reads the project's results),
+ * the blob store (built-in models read media bytes), and this server's public base
+ * URL ("http://host:port", remote models fetch media from it). */
 typedef struct {
-    const char *kind;         /* "remote", ... */
-    /* Checks the model can serve the project (reachable, accepts the label config);
-     * may fill m->version. */
-    int (*setup)(tly_model *m, const tly_project *p, const char *media_base, tly_error *err);
+    tly_store *store;
+    tly_blob_store *blobs;
+    const char *media_base;
+} tly_prelabel_env;
+
+/* A backend may leave an item without answer or error (out[i].pending = 1): it is
+ * not ready for it yet (a classifier still learning); the item stays pending and is
+ * offered again on the model's next run. */
+typedef struct {
+    const char *kind;         /* "remote", or the built-in model's name ("vad", ...) */
+    /* Checks the model can serve the project (reachable, accepts the label config,
+     * fits the template); may fill m->version. */
+    int (*setup)(tly_model *m, const tly_project *p, const tly_prelabel_env *env, tly_error *err);
     /* Predicts items[0..n): out[i] per item. -1 (err) when the whole call failed. */
-    int (*predict)(const tly_model *m, const tly_project *p, const tly_item *items, size_t n, const char *media_base,
-                   tly_prelabel_out *out, char *version, size_t versionsz, tly_error *err);
+    int (*predict)(const tly_model *m, const tly_project *p, const tly_item *items, size_t n,
+                   const tly_prelabel_env *env, tly_prelabel_out *out, char *version, size_t versionsz,
+                   tly_error *err);
 } tly_prelabel_backend;
 
 extern const tly_prelabel_backend tly_prelabel_remote;
 
 /* POST /v1/projects/{id}/models: {"name","kind":"remote","url"} or
  * {"name","kind":"builtin","model"}. Checks the backend (setup) before saving. */
-int tly_prelabel_model_create(tly_store *st, int64_t project_id, json_t *body, const char *media_base,
-                              tly_model *out, tly_error *err);
+int tly_prelabel_model_create(const tly_prelabel_env *env, int64_t project_id, json_t *body, tly_model *out,
+                              tly_error *err);
 /* POST /v1/projects/{id}/models/{m}/run: pre-label every item again. */
 int tly_prelabel_model_run(tly_store *st, int64_t project_id, int64_t model_id, tly_error *err);
 /* The job: pre-labels the model's pending items, a batch at a time, for a bounded
  * time; queues itself again when work is left. media_base: "http://host:port". */
-int tly_prelabel_run_job(tly_store *st, int64_t model_id, const char *media_base, tly_error *err);
+int tly_prelabel_run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err);
 
 json_t *tly_model_json(const tly_model *m);
 json_t *tly_prediction_json(const tly_prediction *p);

@@ -100,8 +100,9 @@ static int call(const char *base, const char *path, json_t *body, long timeout_m
     return rc;
 }
 
-static int remote_setup(tly_model *m, const tly_project *p, const char *media_base, tly_error *err)
+static int remote_setup(tly_model *m, const tly_project *p, const tly_prelabel_env *env, tly_error *err)
 {
+    const char *media_base = env->media_base;
     json_t *reply = NULL;
     if (call(m->url, "/health", NULL, HEALTH_TIMEOUT_MS, &reply, err) < 0)
         return -1;
@@ -127,9 +128,10 @@ static int remote_setup(tly_model *m, const tly_project *p, const char *media_ba
 }
 
 static int remote_predict(const tly_model *m, const tly_project *p, const tly_item *items, size_t n,
-                          const char *media_base, tly_prelabel_out *out, char *version, size_t versionsz,
+                          const tly_prelabel_env *env, tly_prelabel_out *out, char *version, size_t versionsz,
                           tly_error *err)
 {
+    const char *media_base = env->media_base;
     char *config = tly_ls_label_config(p->template_json, p->media, err);
     if (!config)
         return -1;

@@ -9,7 +9,8 @@ void h_model_create(tly_req *r)
 {
     tly_model m;
     tly_error err;
-    if (tly_prelabel_model_create(r->app->store, r->ids[0], r->json, r->app->base_url, &m, &err) < 0)
+    tly_prelabel_env env = {r->app->store, r->app->blobs, r->app->base_url};
+    if (tly_prelabel_model_create(&env, r->ids[0], r->json, &m, &err) < 0)
         return http_reply_error(r, &err);
     http_reply_json(r, MHD_HTTP_CREATED, tly_model_json(&m));
     tly_model_clear(&m);

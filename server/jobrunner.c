@@ -82,8 +82,10 @@ static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
         return tly_ingest_run_job(jr->app->ingest, job, err);
     if (strcmp(job->kind, TLY_JOB_AGGREGATE) == 0)
         return tly_quality_aggregate(jr->app->store, job->ref_id, err);
-    if (strcmp(job->kind, TLY_JOB_PRELABEL) == 0)
-        return tly_prelabel_run_job(jr->app->store, job->ref_id, jr->app->base_url, err);
+    if (strcmp(job->kind, TLY_JOB_PRELABEL) == 0) {
+        tly_prelabel_env env = {jr->app->store, jr->app->blobs, jr->app->base_url};
+        return tly_prelabel_run_job(&env, job->ref_id, err);
+    }
     if (strcmp(job->kind, TLY_JOB_EXPORT) == 0) {
         char dir[PATH_MAX + 16];
         snprintf(dir, sizeof dir, "%s/exports", jr->app->cfg.data_dir);

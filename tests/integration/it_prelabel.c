@@ -472,8 +472,6 @@ static void test_bad_models(void **state)
                      "/v1/projects/%lld/models", (long long)project);
     IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"magic\"}", 400, "invalid_kind",
                      "/v1/projects/%lld/models", (long long)project);
-    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"builtin\",\"model\":\"asr\"}", 422,
-                     "model_unavailable", "/v1/projects/%lld/models", (long long)project);
     IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"x\",\"kind\":\"builtin\",\"model\":\"oracle\"}", 400,
                      "invalid_model", "/v1/projects/%lld/models", (long long)project);
     IT_EXPECT_STATUSF(&g.srv, "POST", g.mgr, "{\"kind\":\"remote\"}", 400, "/v1/projects/%lld/models",
