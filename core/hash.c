@@ -137,11 +137,21 @@ int tly_const_eq(const void *a, const void *b, size_t len)
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+void tly_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen, unsigned char out[32])
+{
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &n);
+}
+
 void tly_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
                          char hex[TLY_SHA256_HEX_LEN + 1])
 {
     unsigned char md[32];
-    unsigned int n = 0;
-    HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, md, &n);
+    tly_hmac_sha256(key, keylen, msg, msglen, md);
     to_hex(md, 32, hex);
+}
+
+void tly_hex_encode(const unsigned char *data, size_t len, char *hex)
+{
+    to_hex(data, len, hex);
 }

@@ -35,6 +35,10 @@ int tly_random_hex(size_t nbytes, char *out, size_t outsz);
 /* Constant-time equality of two equal-length buffers. */
 int tly_const_eq(const void *a, const void *b, size_t len);
 
+/* HMAC-SHA256(key, msg): the 32 raw bytes (key derivation chains, AWS SigV4). */
+void tly_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen, unsigned char out[32]);
+/* len bytes as 2 * len lowercase hex digits and a NUL. */
+void tly_hex_encode(const unsigned char *data, size_t len, char *hex);
 /* HMAC-SHA256(key, msg) as hex. */
 void tly_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
                          char hex[TLY_SHA256_HEX_LEN + 1]);
