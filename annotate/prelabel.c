@@ -16,9 +16,14 @@
 /* A job runs at most this long, then queues its continuation: a big backlog never
  * holds a job thread for minutes. */
 #define JOB_BUDGET_MS 20000
+/* How long a job reuses the auto-accept threshold it derived. */
+#define THRESHOLD_MS 2000
 
 /* The built-in models, by name: one file each. */
 static const tly_prelabel_backend *const builtins[] = {
+    &tly_prelabel_image_classifier,
+    &tly_prelabel_vad,
+    &tly_prelabel_asr,
     NULL,
 };
 
@@ -240,13 +245,12 @@ static int route(tly_store *st, const tly_project *p, const tly_model *m, const 
     return rc;
 }
 
-/* Records one batch's outcome: predictions (validated like any answer) or errors. */
+/* Records one batch's outcome: predictions (validated like any answer) or errors,
+ * routed against threshold (auto_accept_threshold, which the job refreshes every
+ * THRESHOLD_MS: it reads every calibration pair, too much for each batch of 8). */
 static int record(tly_store *st, const tly_model *m, const tly_project *p, const tly_item *items, size_t n,
-                  tly_prelabel_out *out, const char *version, tly_error *err)
+                  tly_prelabel_out *out, const char *version, double threshold, tly_error *err)
 {
-    double threshold = auto_accept_threshold(st, m, p, err);
-    if (threshold < 0)
-        return -1;
     if (tly_store_begin(st, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -341,6 +345,8 @@ static int run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err
     }
     if (tly_store_project_get(st, m.project_id, &p, err) < 0)
         goto out;
+    double threshold = -1;
+    int64_t threshold_at = 0;
     for (;;) {
         int64_t now = tly_now_ms();
         if (m.open_until > now) {   /* circuit open: come back when it closes */
@@ -353,15 +359,17 @@ static int run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err
         }
         int64_t *ids = NULL;
         size_t n = 0;
-        if (tly_store_model_pending(st, &m, TLY_PRELABEL_BATCH, &ids, &n, err) < 0)
+        /* In-process models take bigger batches: fewer transactions per item. */
+        int batch = be->batch > 0 && be->batch <= TLY_PRELABEL_MAX_BATCH ? be->batch : TLY_PRELABEL_BATCH;
+        if (tly_store_model_pending(st, &m, batch, &ids, &n, err) < 0)
             goto out;
         if (n == 0) {
             free(ids);
             rc = 0;
             goto out;
         }
-        tly_item items[TLY_PRELABEL_BATCH];
-        tly_prelabel_out outs[TLY_PRELABEL_BATCH];
+        tly_item items[TLY_PRELABEL_MAX_BATCH];
+        tly_prelabel_out outs[TLY_PRELABEL_MAX_BATCH];
         memset(items, 0, sizeof items);
         memset(outs, 0, sizeof outs);
         size_t got = 0;
@@ -382,7 +390,14 @@ static int run_job(const tly_prelabel_env *env, int64_t model_id, tly_error *err
             waiting += outs[i].pending && !outs[i].answer && !outs[i].error[0];
         }
         int64_t open_until = tly_now_ms() + TLY_PRELABEL_OPEN_MS;
-        int r = record(st, &m, &p, items, got, outs, version[0] ? version : m.version, err);
+        int r = 0;
+        if (threshold < 0 || tly_now_ms() - threshold_at > THRESHOLD_MS) {
+            threshold_at = tly_now_ms();
+            threshold = auto_accept_threshold(st, &m, &p, err);
+            r = threshold < 0 ? -1 : 0;
+        }
+        if (r == 0)
+            r = record(st, &m, &p, items, got, outs, version[0] ? version : m.version, threshold, err);
         if (r == 0)
             r = tly_store_model_called(st, m.id, ok, version, ok ? NULL : call_err.message, TLY_PRELABEL_TRIP,
                                        open_until, err);

@@ -29,6 +29,8 @@
 
 #define TLY_JOB_PRELABEL "prelabel"
 #define TLY_PRELABEL_BATCH 8
+/* A backend may ask for bigger batches (tly_prelabel_backend.batch), up to this. */
+#define TLY_PRELABEL_MAX_BATCH 64
 #define TLY_PRELABEL_TRIP 3
 #define TLY_PRELABEL_OPEN_MS 30000
 
@@ -54,6 +56,7 @@ typedef struct {
  * offered again on the model's next run. */
 typedef struct {
     const char *kind;         /* "remote", or the built-in model's name ("vad", ...) */
+    int batch;                /* items per predict call; 0 = TLY_PRELABEL_BATCH (at most _MAX_BATCH) */
     /* Checks the model can serve the project (reachable, accepts the label config,
      * fits the template); may fill m->version. */
     int (*setup)(tly_model *m, const tly_project *p, const tly_prelabel_env *env, tly_error *err);
@@ -64,6 +67,17 @@ typedef struct {
 } tly_prelabel_backend;
 
 extern const tly_prelabel_backend tly_prelabel_remote;
+/* Built-in "vad" (prelabel_vad.c): speech / non-speech audio_segments; built-in "asr"
+ * (prelabel_asr.c): PocketSphinx transcription. Their internals: audio_models.h. */
+extern const tly_prelabel_backend tly_prelabel_vad;
+extern const tly_prelabel_backend tly_prelabel_asr;
+/* Built-in "image-classifier" (prelabel_classifier.c): learns a project's choice
+ * control from its accepted labels. */
+extern const tly_prelabel_backend tly_prelabel_image_classifier;
+/* Called by the aggregation job after it stored results: when an image classifier of
+ * the project has enough new accepted labels to fit (again), its fresh predictions are
+ * dropped and its job queued. Cheap otherwise (a model list and a count). */
+int tly_prelabel_classifier_on_results(tly_store *st, int64_t project_id, tly_error *err);
 
 /* POST /v1/projects/{id}/models: {"name","kind":"remote","url"} or
  * {"name","kind":"builtin","model"}. Checks the backend (setup) before saving. */

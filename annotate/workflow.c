@@ -1,6 +1,6 @@
 /* workflow.c -- the per-project workflow configuration: how many workers judge an
  * item, how much gold is mixed in, the quiz, trust floor, lease length, and the
- * review / acceptance / pre-labeling rounds.
+ * review / acceptance / pre-labeling rounds, and ingest's image checks (media_checks).
  *
  * The stored workflow always has every key (defaults filled at creation), so the
  * rounds that read it never need their own defaults. Unknown keys are rejected:
@@ -71,7 +71,23 @@ static const field prelabel_fields[] = {
     /* > 0: derive auto_accept from the items humans finished, as the lowest score at
      * which the model's answers were this accurate (at least min_calibration of them). */
     {"target_accuracy", T_NUM, 0, 1, 0}, {"min_calibration", T_INT, 1, 1000000, 30},
+    /* The built-in image classifier: accepted labels before its first fit (and per
+     * option), and the growth of the labelled set that makes it fit again. */
+    {"min_train", T_INT, 10, 1000000, 200}, {"min_per_class", T_INT, 1, 100000, 5},
+    {"retrain_growth", T_NUM, 0.01, 10, 0.2},
     {NULL, T_INT, 0, 0, 0},
+};
+
+/* Ingest checks of images (ingest/imagecheck.h): flag the item, reject the file, or
+ * skip the check. Thresholds: luminance standard deviation (0..255) below which an
+ * image is blank, variance of the Laplacian at thumbnail scale below which it is
+ * blurred, fractions of clipped pixels; 0 turns a quality flag off. */
+static const char *const media_check_modes[] = {"flag", "reject", "off", NULL};
+static const field media_checks_fields[] = {
+    {"near_duplicate", T_ENUM, 0, 0, 0, media_check_modes}, {"near_duplicate_distance", T_INT, 0, 11, 6},
+    {"quality", T_ENUM, 0, 0, 0, media_check_modes},        {"blank_stddev", T_NUM, 0, 255, 3},
+    {"blur_sharpness", T_NUM, 0, 1000000, 10},              {"overexposed_fraction", T_NUM, 0, 1, 0.5},
+    {"underexposed_fraction", T_NUM, 0, 1, 0.5},            {NULL, T_INT, 0, 0, 0},
 };
 
 static const struct {
@@ -80,7 +96,8 @@ static const struct {
 } sections[] = {
     {"quiz", quiz_fields}, {"review", review_fields}, {"acceptance", acceptance_fields},
     {"prelabel", prelabel_fields}, {"gold", gold_fields}, {"trust", trust_fields},
-    {"consensus", consensus_fields}, {"checks", checks_fields}, {NULL, NULL},
+    {"consensus", consensus_fields}, {"checks", checks_fields}, {"media_checks", media_checks_fields},
+    {NULL, NULL},
 };
 
 /* Copies each field of `fields` from in (may be NULL) to out, validated, or its default. */

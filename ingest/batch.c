@@ -4,7 +4,9 @@
  * open while an upload batch still accepts files (or "processing" while a directory,
  * URL list or manifest is being expanded into files); then processing while any file
  * is pending; then done. Counts come from the batch's files (store.h), so they can
- * never drift from the per-file outcomes they summarise.
+ * never drift from the per-file outcomes they summarise. Image items flagged by the
+ * ingest checks (imagecheck.h) are counted per flag and listed from the store's
+ * image_checks rows, the same way.
  *
  * Sources are validated when the batch is created, so a bad request fails at once
  * with 400/403/422 instead of producing a failed batch later: directory paths must be
@@ -12,12 +14,14 @@
  * lines must name a file or a URL, and their gold answers must fit the template.
  */
 #include "ingest/internal.h"
+#include "ingest/imagecheck.h"
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "qa/gold.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -210,6 +214,47 @@ int tly_ingest_batch_close(tly_ingest *ing, int64_t batch_id, tly_error *err)
     return tly_store_batch_close(ing->st, batch_id, err);
 }
 
+/* The image checks' part of the report: "flagged" counts the batch's items with each
+ * flag (imagecheck.h) and "flagged_files" lists up to max_files of them. */
+static int add_flagged(tly_ingest *ing, const tly_batch *b, int max_files, json_t *j, tly_error *err)
+{
+    int64_t total = 0, counts[TLY_IMAGE_CHECK_BITS];
+    if (tly_store_image_check_counts(ing->st, b->id, &total, counts, err) < 0)
+        return -1;
+    json_t *flagged = json_pack("{s:I}", "total", (json_int_t)total);
+    json_t *files = json_array();
+    if (!flagged || !files) {
+        json_decref(flagged);
+        json_decref(files);
+        return tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
+    }
+    json_object_set_new(j, "flagged", flagged);
+    json_object_set_new(j, "flagged_files", files);
+    for (int i = 0; i < TLY_IMAGE_FLAG_COUNT; i++)
+        json_object_set_new(flagged, tly_image_flag_name(i), json_integer(counts[i]));
+    if (max_files <= 0 || total == 0)
+        return 0;
+    tly_image_check *list = NULL;
+    size_t n = 0;
+    if (tly_store_image_check_flagged(ing->st, b->id, 0, max_files, &list, &n, err) < 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        json_t *names = json_array();
+        for (int i = 0; i < TLY_IMAGE_FLAG_COUNT; i++)
+            if (list[k].flags & tly_image_flag_bit(i))
+                json_array_append_new(names, json_string(tly_image_flag_name(i)));
+        json_t *f = json_pack("{s:s,s:I,s:o}", "file", list[k].name, "item_id", (json_int_t)list[k].item_id,
+                              "flags", names);
+        if (f && list[k].near_duplicate_of)
+            json_object_set_new(f, "near_duplicate_of", json_integer(list[k].near_duplicate_of));
+        json_array_append_new(files, f);
+    }
+    free(list);
+    if (total > (int64_t)n)
+        json_object_set_new(j, "flagged_truncated", json_true());
+    return 0;
+}
+
 json_t *tly_ingest_batch_json(tly_ingest *ing, const tly_batch *b, int max_errors,
                               tly_error *err)
 {
@@ -247,6 +292,10 @@ json_t *tly_ingest_batch_json(tly_ingest *ing, const tly_batch *b, int max_error
         tly_batch_file_list_free(files, n);
         if (b->rejected > (int64_t)n)
             json_object_set_new(j, "errors_truncated", json_true());
+    }
+    if (add_flagged(ing, b, max_errors, j, err) < 0) {
+        json_decref(j);
+        return NULL;
     }
     return j;
 }

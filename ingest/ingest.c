@@ -110,6 +110,9 @@ json_t *tly_item_json(const tly_item *it, int with_gold)
     json_object_set_new(j, "size", json_integer(it->size));
     json_object_set_new(j, "state", json_string(it->state));
     json_object_set_new(j, "created_at", json_string(created));
+    /* Ingest's near-duplicate verdict (media.quality, imagecheck.h), at the top too. */
+    json_t *near = json_object_get(json_object_get(it->media, "quality"), "near_duplicate_of");
+    json_object_set_new(j, "near_duplicate_of", json_is_integer(near) ? json_integer(json_integer_value(near)) : json_null());
     if (it->meta)
         json_object_set(j, "meta", it->meta);
     if (with_gold) {

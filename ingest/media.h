@@ -38,6 +38,17 @@ typedef enum { TLY_MEDIA_IMAGE = 1, TLY_MEDIA_AUDIO = 2 } tly_media_kind;
 const char *tly_media_kind_name(tly_media_kind kind);
 int tly_media_kind_parse(const char *name, tly_media_kind *out);
 
+/* Images: perceptual hash and quality measures, computed from the thumbnail's box
+ * sums (ingest/imagecheck.c explains them). */
+typedef struct {
+    uint64_t phash;           /* 64-bit DCT hash of a 32x32 luminance reduction */
+    double mean;              /* mean luminance, 0..255 */
+    double stddev;            /* luminance standard deviation (contrast) */
+    double sharpness;         /* variance of the Laplacian at thumbnail scale */
+    double clipped_high;      /* fraction of pixels with luminance >= 240 */
+    double clipped_low;       /* fraction of pixels with luminance <= 15 */
+} tly_image_measures;
+
 typedef struct {
     tly_media_kind kind;
     char format[8];           /* "jpeg" "png" | "wav" "flac" "ogg" */
@@ -46,6 +57,8 @@ typedef struct {
     double duration;          /* audio, seconds */
     int sample_rate;          /* audio, Hz */
     int64_t frames;           /* audio sample frames */
+    int has_measures;         /* images probed with a thumbnail: measures is set */
+    tly_image_measures measures;
 } tly_media_info;
 
 typedef struct {
@@ -68,7 +81,7 @@ tly_media_kind tly_media_kind_of_format(const char *format);
 /* Probe and fully validate the file at path, named `name` by its uploader, for a
  * project of media kind `expected`. On success fills info and:
  *   - images: appends a JPEG thumbnail (longest side <= opts->thumb_max, aspect kept)
- *     to thumb if thumb != NULL;
+ *     to thumb if thumb != NULL, and then also fills info->measures (has_measures);
  *   - audio: sets *waveform (if not NULL) to a new JSON object in audiowaveform's
  *     format: {"version":2,"channels":1,"sample_rate":R,"samples_per_pixel":S,
  *     "bits":8,"length":N,"duration":D,"data":[min0,max0,min1,max1,...]} with values

@@ -4,20 +4,30 @@
  *   1. bring the file into the spool with its SHA-256 (already there for uploads;
  *      copied for server-side paths; downloaded for URLs);
  *   2. probe it (media.h): reject with a per-file code, or learn its metadata and
- *      make its thumbnail / waveform;
+ *      make its thumbnail / waveform; for images, judge the quality measures the
+ *      probe took from the thumbnail (imagecheck.h) by the project's media_checks
+ *      settings: flag them on the item, or reject the file (blank_image, ...);
  * then for the whole group:
  *   3. move the good files into the blob store together (tly_blob_put_files: one
  *      disk sync before the renames and one after, however many files -- group
  *      commit; per-file syncs were most of the time an ingest spent waiting);
  *   4. in one transaction: per file, insert the item with its previews (or find the
  *      project already has those bytes: a duplicate), record the outcome, mark the
- *      job done. If that transaction fails, each file is recorded in its own, so one
- *      bad file cannot hold back the others.
+ *      job done. Images are first looked up among the project's earlier items by
+ *      perceptual hash (tly_store_image_near): a near duplicate is flagged with that
+ *      item's id, or rejected (near_duplicate). The lookup is made here, under the
+ *      write lock, so files of one group and of concurrent groups see each other;
+ *      in reject mode it is also made before step 3 so that a file rejected for an
+ *      item committed earlier never reaches the blob store (one rejected in step 4
+ *      leaves its blob behind, unreferenced, like a file whose item was never made).
+ *      If that transaction fails, each file is recorded in its own, so one bad file
+ *      cannot hold back the others.
  * A crash before 4 commits leaves the files pending and their jobs claimable, and
  * redoing 1-3 is harmless (blobs are content-addressed); after 4 the files are
  * finished and a re-run does nothing. Uploads are moved by rename, never copied.
  */
 #include "ingest/internal.h"
+#include "ingest/imagecheck.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/json.h"
@@ -109,6 +119,11 @@ typedef struct {
     tly_buf thumb;
     char *waveform_text;
     int inserted;              /* set while recording: 0 new item, 1 duplicate */
+    int has_measures;          /* an image: measures, checks and quality_flags are set */
+    tly_image_measures measures;
+    tly_image_check_settings checks;
+    unsigned quality_flags;    /* TLY_IMAGE_* quality bits (flag mode) */
+    int near_rejected;         /* set while recording: rejected as a near duplicate */
 } file_work;
 
 static void work_clear(file_work *w)
@@ -126,6 +141,60 @@ static void set_error(file_work *w, int state, const tly_error *why)
 {
     w->state = state;
     w->why = *why;
+}
+
+/* Step 2 for an image: quality flags by the project's settings (a rejection fills err
+ * with TLY_E_UNPROCESSABLE), media.quality on the item, and in near-duplicate reject
+ * mode an early look for an earlier item of the project with a close hash. */
+static int check_image(tly_ingest *ing, file_work *w, const tly_image_measures *m, tly_error *err)
+{
+    tly_image_check_settings_from_workflow(w->project.workflow, &w->checks);
+    w->measures = *m;
+    w->has_measures = 1;
+    w->quality_flags = tly_image_quality_flags(m, &w->checks);
+    if (w->quality_flags && w->checks.quality == TLY_CHECK_REJECT)
+        return tly_image_quality_reject(m, w->quality_flags, &w->checks, err);
+    json_t *q = tly_image_quality_json(m, w->quality_flags, &w->checks);
+    if (!q || json_object_set_new(w->item.media, "quality", q) < 0)
+        return tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
+    if (w->checks.near_duplicate != TLY_CHECK_REJECT)
+        return 0;
+    int64_t near_id = 0;
+    int distance = 0;
+    int found = tly_store_image_near(ing->st, w->project_id, w->lf.sha256, m->phash,
+                                     w->checks.near_duplicate_distance, &near_id, &distance, err);
+    if (found <= 0)
+        return found;
+    return tly_fail(err, TLY_E_UNPROCESSABLE, "near_duplicate",
+                    "near duplicate of item %lld (perceptual hashes differ in %d of 64 bits, limit %d)",
+                    (long long)near_id, distance, w->checks.near_duplicate_distance);
+}
+
+/* Step 4 for an image, before its item is inserted: look for a near duplicate among
+ * the project's items. Returns 0 (w->near_rejected set if the file is to be
+ * rejected, media marked if flagged) or -1. */
+static int find_near_duplicate(tly_ingest *ing, file_work *w, int64_t *near_id, tly_error *err)
+{
+    int distance = 0;
+    *near_id = 0;
+    tly_image_quality_mark_near_duplicate(w->item.media, 0, 0);   /* a retry starts afresh */
+    if (w->checks.near_duplicate == TLY_CHECK_OFF)
+        return 0;
+    int found = tly_store_image_near(ing->st, w->project_id, w->item.sha256, w->measures.phash,
+                                     w->checks.near_duplicate_distance, near_id, &distance, err);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return 0;
+    if (w->checks.near_duplicate == TLY_CHECK_REJECT) {
+        w->near_rejected = 1;
+        tly_fail(&w->why, TLY_E_UNPROCESSABLE, "near_duplicate",
+                 "near duplicate of item %lld (perceptual hashes differ in %d of 64 bits, limit %d)",
+                 (long long)*near_id, distance, w->checks.near_duplicate_distance);
+        return 0;
+    }
+    tly_image_quality_mark_near_duplicate(w->item.media, *near_id, distance);
+    return 0;
 }
 
 /* Steps 1-2 for one file. */
@@ -169,6 +238,10 @@ static void prepare(tly_ingest *ing, file_work *w)
     }
     tly_item *it = &w->item;
     it->media = tly_media_info_json(&info);
+    if (info.has_measures && it->media && check_image(ing, w, &info.measures, &e) < 0) {
+        set_error(w, e.status == TLY_E_UNPROCESSABLE ? W_REJECT : W_RETRY, &e);
+        return;
+    }
     /* A manifest's gold answer could only be checked for shape when the batch was
      * made; now that the media is known, check boxes / segments against it. */
     if (w->bf.gold && tly_gold_validate(w->project.template_json, w->bf.gold, it->media, &e) < 0) {
@@ -233,7 +306,15 @@ static int record(tly_ingest *ing, file_work *w, tly_error *err)
         if (tly_store_batch_file_finish(st, w->bf.id, TLY_BF_REJECTED, 0, w->why.code, w->why.message, err) < 0)
             return -1;
     } else if (w->state == W_STORED) {
-        int64_t item_id = 0;
+        int64_t item_id = 0, near_id = 0;
+        w->near_rejected = 0;
+        if (w->has_measures && find_near_duplicate(ing, w, &near_id, err) < 0)
+            return -1;
+        if (w->near_rejected) {
+            if (tly_store_batch_file_finish(st, w->bf.id, TLY_BF_REJECTED, 0, w->why.code, w->why.message, err) < 0)
+                return -1;
+            return tly_store_job_done(st, w->job->id, err);
+        }
         w->item.gold = w->bf.gold;   /* borrowed for the insert */
         w->item.meta = w->bf.meta;
         w->inserted = tly_store_item_insert(st, &w->item, &item_id, err);
@@ -247,6 +328,15 @@ static int record(tly_ingest *ing, file_work *w, tly_error *err)
              (w->waveform_text && tly_store_preview_put(st, item_id, "waveform", w->item.waveform_sha256,
                                                         w->waveform_text, strlen(w->waveform_text), err) < 0)))
             return -1;
+        if (w->inserted == 0 && w->has_measures) {
+            tly_image_check check = {.item_id = item_id, .project_id = w->project_id, .batch_id = w->bf.batch_id,
+                                     .phash = w->measures.phash, .flags = w->quality_flags,
+                                     .near_duplicate_of = near_id};
+            if (near_id)
+                check.flags |= TLY_IMAGE_NEAR_DUPLICATE;
+            if (tly_store_image_check_put(st, &check, err) < 0)
+                return -1;
+        }
         if (tly_store_batch_file_finish(st, w->bf.id, w->inserted == 1 ? TLY_BF_DUPLICATE : TLY_BF_ACCEPTED,
                                         item_id, NULL, NULL, err) < 0)
             return -1;
@@ -275,7 +365,7 @@ static int record_all(tly_ingest *ing, file_work *works, size_t n, tly_error *er
 /* Metrics and clean-up of a file whose outcome is committed. */
 static void after_commit(tly_ingest *ing, file_work *w)
 {
-    if (w->state == W_REJECT) {
+    if (w->state == W_REJECT || (w->state == W_STORED && w->near_rejected)) {
         count_file("rejected", 0);
         LOG_DEBUG("ingest", "batch %lld: rejected '%s': %s: %s", (long long)w->bf.batch_id, w->bf.name, w->why.code,
                   w->why.message);

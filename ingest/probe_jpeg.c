@@ -8,7 +8,8 @@
  *    entropy-coded data is read and checked in full whatever M is, so validation is
  *    complete, while the IDCT and colour conversion work on the small image. Rows
  *    are box-filtered into the thumbnail as they come (thumbnail.c): memory is one
- *    row group plus the thumbnail. (Progressive / multi-scan JPEGs are the exception
+ *    row group plus the thumbnail, whose sums also give the perceptual hash and
+ *    quality measures (imagecheck.c) with no second decode. (Progressive / multi-scan JPEGs are the exception
  *    libjpeg imposes: it must buffer all DCT coefficients, 2 bytes per sample. That
  *    buffer is capped by max_memory_to_use below and the image rejected as too_large
  *    beyond it, since libjpeg-turbo has no backing store.)
@@ -187,8 +188,9 @@ static int decode_run(dec_ctx *ctx, const tly_probe_opts *opts, tly_media_info *
     info->height = (int)h;
     info->channels = ctx->d.num_components;
     if (ctx->have_thumb &&
-        tly_thumb_encode_jpeg(&ctx->thumb, opts->thumb_quality, thumb_out, err) != 0)
+        tly_thumb_encode_jpeg(&ctx->thumb, opts->thumb_quality, thumb_out, &info->measures, err) != 0)
         return -2;
+    info->has_measures = ctx->have_thumb;
     return 0;
 }
 

@@ -5,7 +5,8 @@
  *  - libpng transforms every colour type to 8-bit gray, gray+alpha, RGB or RGBA
  *    (palette expanded, tRNS turned into alpha, 16-bit scaled down). Rows are read one
  *    at a time into one row buffer and box-filtered into the thumbnail (thumbnail.c),
- *    alpha composited on white, since the thumbnail is a JPEG.
+ *    alpha composited on white, since the thumbnail is a JPEG. The thumbnail's sums
+ *    also give the perceptual hash and quality measures (imagecheck.c).
  *  - Adam7-interlaced images are not de-interlaced by libpng (that needs the whole
  *    image in memory): without png_set_interlace_handling, png_read_row returns the
  *    sub-image rows of each of the 7 passes, and we know from the Adam7 pattern where
@@ -181,8 +182,10 @@ static int decode_run(png_ctx *c, const tly_probe_opts *opts, tly_media_info *in
     info->width = (int)w;
     info->height = (int)h;
     info->channels = channels;
-    if (c->have_thumb && tly_thumb_encode_jpeg(&c->thumb, opts->thumb_quality, thumb_out, err) != 0)
+    if (c->have_thumb &&
+        tly_thumb_encode_jpeg(&c->thumb, opts->thumb_quality, thumb_out, &info->measures, err) != 0)
         return -2;
+    info->has_measures = c->have_thumb;
     return 0;
 }
 

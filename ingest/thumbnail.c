@@ -7,8 +7,12 @@
  * small destination manager of our own rather than jpeg_mem_dest: jpeg_mem_dest
  * reallocates behind the pointer it was given, so after an error longjmp the
  * caller's pointer may already be freed, and it would ignore the tly_buf's cap.
+ * On request the encoder also keeps the luminance of the averaged rows it writes and
+ * hands it to imagecheck.c's measures (hash, blank / blur / exposure), so the ingest
+ * checks cost no second pass over the sums.
  */
 #include "ingest/thumbnail.h"
+#include "ingest/imagecheck.h"
 
 #include <setjmp.h>
 #include <stdio.h> /* jpeglib.h needs FILE and size_t declared first */
@@ -133,6 +137,7 @@ typedef struct {
     enc_errmgr jerr;
     buf_dest dest;
     JSAMPLE *row;
+    unsigned char *gray;   /* w * h luminance, when measuring */
 } enc_ctx;
 
 static void enc_error_exit(j_common_ptr cinfo)
@@ -173,7 +178,7 @@ static void dest_term(j_compress_ptr c)
         ERREXIT(c, JERR_OUT_OF_MEMORY);
 }
 
-static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *out)
+static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *out, int measure)
 {
     if (setjmp(ctx->jerr.jb))
         return -1;
@@ -192,6 +197,8 @@ static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *ou
     ctx->row = malloc((size_t)t->w * (size_t)t->comps);
     if (!ctx->row)
         ERREXIT(&ctx->c, JERR_OUT_OF_MEMORY);
+    if (measure && !(ctx->gray = malloc((size_t)t->w * (size_t)t->h)))
+        ERREXIT(&ctx->c, JERR_OUT_OF_MEMORY);
     jpeg_start_compress(&ctx->c, TRUE);
     size_t stride = (size_t)t->w * (size_t)t->comps;
     for (int y = 0; y < t->h; y++) {
@@ -205,6 +212,15 @@ static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *ou
                 ctx->row[i] = (JSAMPLE)(v > 255.0 ? 255.0 : v);
             }
         }
+        if (ctx->gray) {   /* luminance, BT.601 weights in 8.8 fixed point */
+            unsigned char *g = ctx->gray + (size_t)y * (size_t)t->w;
+            const JSAMPLE *p = ctx->row;
+            if (t->comps == 1)
+                memcpy(g, p, (size_t)t->w);
+            else
+                for (int x = 0; x < t->w; x++, p += 3)
+                    g[x] = (unsigned char)((77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8);
+        }
         JSAMPROW rp = ctx->row;
         jpeg_write_scanlines(&ctx->c, &rp, 1);
     }
@@ -212,7 +228,8 @@ static int encode_run(enc_ctx *ctx, const tly_thumb *t, int quality, tly_buf *ou
     return 0;
 }
 
-int tly_thumb_encode_jpeg(const tly_thumb *t, int quality, tly_buf *out, tly_error *err)
+int tly_thumb_encode_jpeg(const tly_thumb *t, int quality, tly_buf *out, tly_image_measures *measures,
+                          tly_error *err)
 {
     enc_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -220,9 +237,17 @@ int tly_thumb_encode_jpeg(const tly_thumb *t, int quality, tly_buf *out, tly_err
     ctx.jerr.pub.error_exit = enc_error_exit;
     ctx.jerr.pub.output_message = enc_output_message;
     size_t start = out->len;
-    int rc = encode_run(&ctx, t, quality, out);
+    int rc = encode_run(&ctx, t, quality, out, measures != NULL);
     jpeg_destroy_compress(&ctx.c); /* safe on a zeroed struct: checks cinfo->mem */
     free(ctx.row);
+    if (rc == 0 && measures && tly_image_measure_gray(ctx.gray, t->w, t->h, measures, err) != 0) {
+        free(ctx.gray);
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+        return -1;
+    }
+    free(ctx.gray);
     if (rc != 0) {
         /* Drop a partial thumbnail so out is as the caller gave it. */
         out->len = start;

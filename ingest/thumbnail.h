@@ -40,8 +40,12 @@ int tly_thumb_init(tly_thumb *t, int src_w, int src_h, int w, int h, int comps, 
 void tly_thumb_add(tly_thumb *t, int y, int x0, int dx, int n, const unsigned char *px);
 
 /* Average the boxes and append the thumbnail, JPEG-encoded at `quality`, to out.
- * On failure out is left as it was. */
-int tly_thumb_encode_jpeg(const tly_thumb *t, int quality, tly_buf *out, tly_error *err);
+ * If measures is not NULL, also fill it with the perceptual hash and quality measures
+ * (imagecheck.c) of the thumbnail's luminance, taken from the same averaged rows: the
+ * `check` step's view of the image at no second decode and no second pass over the
+ * sums. On failure out is left as it was. */
+int tly_thumb_encode_jpeg(const tly_thumb *t, int quality, tly_buf *out, tly_image_measures *measures,
+                          tly_error *err);
 
 void tly_thumb_free(tly_thumb *t);
 

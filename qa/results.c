@@ -12,6 +12,7 @@
  * behind queues the next one.
  */
 #include "qa/results.h"
+#include "annotate/prelabel.h"
 #include "annotate/project.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -557,6 +558,13 @@ int tly_quality_aggregate(tly_store *st, int64_t project_id, tly_error *err)
     tly_counter_add(tly_metrics_counter("tally_results_total", "Items aggregated into a result", ""),
                     (uint64_t)(r.done + r.review));
     rc = 0;
+    if (r.done > 0) {
+        /* New accepted labels: an image classifier of the project may learn from them.
+         * Its trouble is not the aggregation's. */
+        tly_error cerr;
+        if (tly_prelabel_classifier_on_results(st, project_id, &cerr) < 0)
+            LOG_WARN("quality", "project %lld: image classifier trigger: %s", (long long)project_id, cerr.message);
+    }
     if (n == CHUNK)
         rc = tly_store_queue_aggregation(st, project_id, err);
 out:

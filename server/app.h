@@ -31,6 +31,9 @@ typedef struct {
     uint64_t max_file_size;           /* bytes of one ingested file */
     int url_allow_private;            /* URL ingest may reach internal addresses */
     char public_url[512];             /* --public-url, "" = http://listen address */
+    char web_root[PATH_MAX];          /* --web: the browser client's files (static.c), "" = none */
+    int media_redirect_s;             /* --media-redirect: media GETs answer 302 to a presigned
+                                       * blob URL valid this long (S3); 0 = serve the bytes */
     int log_level;
 } tly_config;
 

@@ -16,11 +16,18 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tallyd [options]\n"
+            "       tallyd migrate [--db URL | --data DIR]   apply schema migrations and exit\n"
+            "       tallyd copy --from URL --to URL          copy a store into an empty one, verified\n"
+            "                                                (tallyd copy --help)\n"
             "  --data DIR            data directory (default ./var): tally.db, blobs/, spool/, admin.token\n"
             "  --listen HOST:PORT    address to serve HTTP on (default 127.0.0.1:8080; port 0 = any free port,\n"
             "                        written to DATA/tallyd.addr)\n"
-            "  --db URL              metadata store (default sqlite:DATA/tally.db)\n"
-            "  --blobs URL           blob store (default file:DATA/blobs)\n"
+            "  --db URL              metadata store (default sqlite:DATA/tally.db; or\n"
+            "                        postgresql://USER@HOST/DB?..., any libpq URL)\n"
+            "  --blobs URL           blob store (default file:DATA/blobs), or\n"
+            "                        s3://BUCKET[/PREFIX]?endpoint=URL&region=R (AWS_* credentials)\n"
+            "  --media-redirect SECS item media answers 302 to a presigned S3 URL valid SECS\n"
+            "                        (default 0: this node streams the bytes)\n"
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
             "  --job-threads N       background job threads (default: twice the number of cores;\n"
             "                        0: serve HTTP only and leave the jobs to other nodes)\n"
@@ -33,6 +40,8 @@ static void usage(FILE *out)
             "                        http://HOST:PORT of --listen)\n"
             "  --url-allow-private   let URL-list ingest fetch from loopback, private and\n"
             "                        link-local addresses (refused by default)\n"
+            "  --web DIR             the browser client served under /app/ (default: the source\n"
+            "                        tree's web/ folder this tallyd was built from)\n"
             "  --log-level LEVEL     debug, info, warn or error (default info)\n"
             "  --version, --help\n",
             MAX_IMPORT_ROOTS);
@@ -85,8 +94,11 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     cfg->max_json_body = 16u << 20;
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;
+#ifdef TALLY_WEB_DIR
+    snprintf(cfg->web_root, sizeof cfg->web_root, "%s", TALLY_WEB_DIR);
+#endif
 
-    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN, O_PUBLIC };
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN, O_PUBLIC, O_WEB, O_REDIRECT };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
         {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
@@ -95,7 +107,8 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         {"max-file-size", required_argument, 0, O_FILE}, {"log-level", required_argument, 0, O_LOG},
         {"version", no_argument, 0, O_VER},              {"help", no_argument, 0, O_HELP},
         {"url-allow-private", no_argument, 0, O_PRIVATE}, {"max-connections", required_argument, 0, O_MAXCONN},
-        {"public-url", required_argument, 0, O_PUBLIC},
+        {"public-url", required_argument, 0, O_PUBLIC},  {"web", required_argument, 0, O_WEB},
+        {"media-redirect", required_argument, 0, O_REDIRECT},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -167,12 +180,24 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         case O_PRIVATE:
             cfg->url_allow_private = 1;
             break;
+        case O_REDIRECT: {
+            int n = atoi(optarg);
+            if (n < 0 || n > 604800) {
+                fprintf(stderr, "tallyd: --media-redirect must be 0..604800 seconds\n");
+                return -1;
+            }
+            cfg->media_redirect_s = n;
+            break;
+        }
         case O_PUBLIC:
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
                 fprintf(stderr, "tallyd: --public-url must start with http:// or https://\n");
                 return -1;
             }
             snprintf(cfg->public_url, sizeof cfg->public_url, "%s", optarg);
+            break;
+        case O_WEB:
+            snprintf(cfg->web_root, sizeof cfg->web_root, "%s", optarg);
             break;
         case O_VER:
             printf("tallyd %s\n", TALLY_VERSION);

@@ -72,4 +72,12 @@ void h_model_list(tly_req *r);
 void h_model_run(tly_req *r);
 void h_item_predictions(tly_req *r);
 
+/* handlers_console.c */
+void h_project_throughput(tly_req *r);
+
+/* static.c: the browser client under /app/ */
+void h_app_redirect(tly_req *r);
+void h_app_index(tly_req *r);
+void h_app_static(tly_req *r);
+
 #endif

@@ -87,7 +87,19 @@ void h_item_media(tly_req *r)
     tly_item it = {0};
     if (load_item(r, &it) < 0)
         return;
-    http_reply_blob(r, it.sha256, media_type(&it));
+    /* With an S3 store the node can send the client to the bucket instead: the
+     * access check above still decides who gets a URL, and it expires. */
+    char url[2048];
+    tly_error err;
+    if (r->app->cfg.media_redirect_s > 0 &&
+        tly_blob_presign(r->app->blobs, it.sha256, r->app->cfg.media_redirect_s, media_type(&it), url, sizeof url,
+                         &err) == 0) {
+        http_reply_empty(r, MHD_HTTP_FOUND);
+        http_set_header(r, MHD_HTTP_HEADER_LOCATION, url);
+        http_set_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-store");
+    } else {
+        http_reply_blob(r, it.sha256, media_type(&it));
+    }
     tly_item_clear(&it);
 }
 

@@ -97,6 +97,23 @@ void http_reply_errorf(tly_req *r, tly_status st, const char *code, const char *
     http_reply_error(r, &err);
 }
 
+void http_set_header(tly_req *r, const char *name, const char *value)
+{
+    if (!r->response)
+        return;
+    const char *old = MHD_get_response_header(r->response, name);
+    char *copy = old ? strdup(old) : NULL;   /* MHD frees the old value while deleting it */
+    if (copy)
+        MHD_del_response_header(r->response, name, copy);
+    free(copy);
+    MHD_add_response_header(r->response, name, value);
+}
+
+const char *http_request_header(tly_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 const char *http_query(tly_req *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -214,15 +231,70 @@ void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha2
     set_response(r, MHD_HTTP_OK, resp);
 }
 
-/* Serves size bytes of fd (owned: closed here or by MHD) with ETag "<etag_sha>",
- * If-None-Match -> 304, and a single Range -> 206 (If-Range honoured). */
-static void reply_fd(tly_req *r, int fd, uint64_t size, const char *etag_sha, const char *content_type,
-                     const char *download_name)
+/* Where a reply's bytes come from: a file descriptor (sendfile-style, local files
+ * and local blobs) or a blob reader without one (S3), read through read_at as MHD
+ * asks for blocks. Owned: closed here or by MHD when the reply is done. */
+typedef struct {
+    int fd;                    /* -1: use reader */
+    tly_blob_reader *reader;
+    uint64_t from;             /* reader: offset of the reply's first byte */
+} reply_source;
+
+static void source_close(reply_source *src)
+{
+    if (src->fd >= 0)
+        close(src->fd);
+    tly_blob_reader_close(src->reader);
+    src->fd = -1;
+    src->reader = NULL;
+}
+
+static ssize_t reader_block(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    reply_source *src = cls;
+    ssize_t n = tly_blob_read_at(src->reader, buf, max, src->from + pos);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void reader_done(void *cls)
+{
+    reply_source *src = cls;
+    source_close(src);
+    free(src);
+}
+
+/* A response of len bytes from src at offset from; src is taken either way. */
+static struct MHD_Response *source_response(reply_source *src, uint64_t len, uint64_t from)
+{
+    if (src->fd >= 0) {
+        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, src->fd, from);
+        if (!resp)
+            source_close(src);
+        return resp;
+    }
+    reply_source *owned = malloc(sizeof *owned);
+    if (!owned) {
+        source_close(src);
+        return NULL;
+    }
+    *owned = *src;
+    owned->from = from;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(len, 256 * 1024, reader_block, owned, reader_done);
+    if (!resp)
+        reader_done(owned);
+    return resp;
+}
+
+/* Serves size bytes of src with ETag "<etag_sha>", If-None-Match -> 304, and a
+ * single Range -> 206 (If-Range honoured). */
+static void reply_source_bytes(tly_req *r, reply_source *src, uint64_t size, const char *etag_sha,
+                               const char *content_type, const char *download_name)
 {
     char etag[72];
     snprintf(etag, sizeof etag, "\"%s\"", etag_sha);
     if (not_modified(r, etag_sha, etag)) {
-        close(fd);
+        source_close(src);
         return;
     }
     uint64_t from = 0, to = size ? size - 1 : 0;
@@ -232,7 +304,7 @@ static void reply_fd(tly_req *r, int fd, uint64_t size, const char *etag_sha, co
     if (range && (!if_range || strstr(if_range, etag_sha))) {
         int pr = parse_range(range, size, &from, &to);
         if (pr < 0) {
-            close(fd);
+            source_close(src);
             http_reply_errorf(r, TLY_E_INVALID, "range_not_satisfiable", "range is outside the %" PRIu64 " bytes",
                               size);
             char cr[64];
@@ -245,9 +317,8 @@ static void reply_fd(tly_req *r, int fd, uint64_t size, const char *etag_sha, co
             status = MHD_HTTP_PARTIAL_CONTENT;
     }
     uint64_t len = size ? to - from + 1 : 0;
-    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, from);
+    struct MHD_Response *resp = source_response(src, len, from);
     if (!resp) {
-        close(fd);
         http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
         return;
     }
@@ -282,13 +353,17 @@ void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
     }
     uint64_t size = tly_blob_reader_size(br);
     int fd = tly_blob_reader_fd(br);
-    int dupfd = fd >= 0 ? dup(fd) : -1;   /* MHD closes the fd it is given */
-    tly_blob_reader_close(br);
-    if (dupfd < 0) {
-        http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
-        return;
+    reply_source src = {.fd = -1, .reader = br};
+    if (fd >= 0) {   /* zero-copy from the file; MHD closes the fd it is given */
+        src.fd = dup(fd);
+        src.reader = NULL;
+        tly_blob_reader_close(br);
+        if (src.fd < 0) {
+            http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
+            return;
+        }
     }
-    reply_fd(r, dupfd, size, sha256, content_type, NULL);
+    reply_source_bytes(r, &src, size, sha256, content_type, NULL);
 }
 
 void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,
@@ -302,7 +377,8 @@ void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const c
         http_reply_errorf(r, TLY_E_IO, "file_missing", "the stored file is missing");
         return;
     }
-    reply_fd(r, fd, (uint64_t)sb.st_size, etag_sha, content_type, download_name);
+    reply_source src = {.fd = fd, .reader = NULL};
+    reply_source_bytes(r, &src, (uint64_t)sb.st_size, etag_sha, content_type, download_name);
 }
 
 /* ---- the MHD callbacks -------------------------------------------------------------- */

@@ -96,11 +96,16 @@ void http_reply_blob(tly_req *r, const char *sha256, const char *content_type);
 void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,
                      const char *download_name);
 unsigned http_status_for(tly_status st);
+/* Sets a header on the reply already made (replacing one of the same name): for
+ * replies whose caching or location differs from the helpers' defaults. */
+void http_set_header(tly_req *r, const char *name, const char *value);
 
 /* Query helpers: ?limit= (1..1000, default 100) and ?cursor= (an id). Return -1
  * after replying 400. */
 int http_page_args(tly_req *r, int *limit, int64_t *after_id);
 const char *http_query(tly_req *r, const char *key);
+/* A request header's value, or NULL. */
+const char *http_request_header(tly_req *r, const char *name);
 /* {"items":[...],"next_cursor":"<last id>"|null}; steals items. */
 json_t *http_page(json_t *items, int limit, int64_t last_id);
 

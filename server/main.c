@@ -9,6 +9,7 @@
  * with sigwait() in the main thread, so no handler runs in async-signal context.
  */
 #include "server/app.h"
+#include "server/copy_cmd.h"
 #include "server/http.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -107,14 +108,46 @@ static void close_everything(tly_app *app)
     tly_store_close(app->store);
 }
 
+/* `tallyd migrate [--db URL | --data DIR]`: bring the store's schema up to date and
+ * exit, for deployments that migrate explicitly before starting (new) nodes. Opening
+ * the store migrates, under the driver's migration lock (sq_migrate), so a migrate
+ * racing a starting node, or another migrate, waits instead of applying twice. */
+static int migrate_only(tly_config *cfg)
+{
+    tly_error err;
+    tly_store *st = NULL;
+    int version = 0;
+    if (!cfg->db_url[0]) {
+        if (tly_mkdirs(cfg->data_dir, 0700) < 0) {
+            LOG_ERROR("tallyd", "cannot create %s: %s", cfg->data_dir, strerror(errno));
+            return 1;
+        }
+        snprintf(cfg->db_url, sizeof cfg->db_url, "sqlite:%s/tally.db", cfg->data_dir);
+    }
+    if (tly_store_open(cfg->db_url, &st, &err) < 0 || tly_store_schema_version(st, &version, &err) < 0) {
+        LOG_ERROR("tallyd", "migrate: %s", err.message);
+        tly_store_close(st);
+        return 1;
+    }
+    printf("schema version %d (%s)\n", version, tly_store_backend_name(st));
+    tly_store_close(st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static tly_app app;
-    int rc = tly_config_parse(argc, argv, &app.cfg);
+    if (argc > 1 && strcmp(argv[1], "copy") == 0)   /* its own options: server/copy_cmd.c */
+        return tly_copy_main(argc - 1, argv + 1);
+    int migrate = argc > 1 && strcmp(argv[1], "migrate") == 0;
+    /* getopt starts at index 1: past "migrate" when it is the command. */
+    int rc = migrate ? tly_config_parse(argc - 1, argv + 1, &app.cfg) : tly_config_parse(argc, argv, &app.cfg);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     tly_log_set_level((tly_log_level)app.cfg.log_level);
     umask(077);
+    if (migrate)
+        return migrate_only(&app.cfg);
 
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

@@ -90,6 +90,11 @@ const tly_route tly_routes[] = {
      NULL},
     {"GET", "/v1/items/:id/predictions", "item_predictions", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
      h_item_predictions, NULL, NULL, NULL},
+    {"GET", "/v1/projects/:id/throughput", "project_throughput", R_STAFF | R_CONSUMER, F_HIDE_FROM_WORKER,
+     h_project_throughput, NULL, NULL, NULL},
+    {"GET", "/app", "app_redirect", R_PUBLIC, 0, h_app_redirect, NULL, NULL, NULL},
+    {"GET", "/app/", "app_index", R_PUBLIC, 0, h_app_index, NULL, NULL, NULL},
+    {"GET", "/app/*", "app_static", R_PUBLIC, 0, h_app_static, NULL, NULL, NULL},
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 

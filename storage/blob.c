@@ -41,7 +41,7 @@ static const struct {
     const struct tly_blob_backend *be;   /* NULL: reserved, not built */
 } backends[] = {
     {"file:", &tly_blob_local_backend},
-    {"s3://", NULL},
+    {"s3://", &tly_blob_s3_backend},
 };
 
 static int check_name(const char *sha256, tly_error *err)
@@ -326,6 +326,14 @@ int tly_blob_exists(tly_blob_store *bs, const char *sha256, uint64_t *size_out, 
     return bs->be->exists(bs->impl, sha256, size_out, err);
 }
 
+int tly_blob_list(tly_blob_store *bs, int (*fn)(const char *sha256, void *arg), void *arg, tly_error *err)
+{
+    if (!bs->be->list)
+        return tly_fail(err, TLY_E_UNSUPPORTED, "unsupported", "the %s blob store cannot list its blobs",
+                        bs->be->name);
+    return bs->be->list(bs->impl, fn, arg, err);
+}
+
 int tly_blob_delete(tly_blob_store *bs, const char *sha256, tly_error *err)
 {
     if (check_name(sha256, err) < 0)
@@ -372,6 +380,17 @@ void tly_blob_reader_close(tly_blob_reader *r)
         return;
     r->be->reader_close(r->impl);
     free(r);
+}
+
+int tly_blob_presign(tly_blob_store *bs, const char *sha256, long expires_s, const char *content_type, char *out,
+                     size_t outsz, tly_error *err)
+{
+    if (check_name(sha256, err) < 0)
+        return -1;
+    if (!bs->be->presign)
+        return tly_fail(err, TLY_E_UNSUPPORTED, "unsupported", "the %s blob store has no presigned URLs",
+                        bs->be->name);
+    return bs->be->presign(bs->impl, sha256, expires_s, content_type, out, outsz, err);
 }
 
 int tly_blob_sweep_tmp(tly_blob_store *bs, tly_error *err)

@@ -3,7 +3,7 @@
  * A blob's name is the lowercase hex SHA-256 of its bytes, so the same bytes are
  * stored once and a name always means the same content. A blob store has a backend,
  * chosen by URL at open time, that is a table of functions (like Redis's connection
- * types): the local file system today, S3-compatible object stores later.
+ * types): the local file system, or an S3-compatible object store.
  *
  * Local layout: ROOT/ab/abcd...  (256 fan-out directories), temp files in ROOT/tmp.
  * Writes go to a temp file that is fsync'ed and renamed into place, and the directory
@@ -23,8 +23,9 @@
 
 typedef struct tly_blob_store tly_blob_store;
 
-/* url: "file:PATH" or a plain directory path (created if missing). "s3://..." is
- * reserved for the S3 backend (TLY_E_UNSUPPORTED until it exists). */
+/* url: "file:PATH" or a plain directory path (created if missing), or
+ * "s3://BUCKET[/PREFIX]?endpoint=URL&region=R" for an S3-compatible store (see
+ * blob_s3.c for every parameter; credentials from the AWS_* environment). */
 int tly_blob_open(const char *url, tly_blob_store **out, tly_error *err);
 void tly_blob_close(tly_blob_store *bs);
 const char *tly_blob_backend_name(const tly_blob_store *bs);   /* "file" */
@@ -74,7 +75,27 @@ ssize_t tly_blob_read_at(tly_blob_reader *r, void *buf, size_t len, uint64_t off
 int tly_blob_reader_fd(const tly_blob_reader *r);
 void tly_blob_reader_close(tly_blob_reader *r);
 
+/* A time-limited URL from which a client can GET the blob directly (S3 presigned
+ * URL), served with content_type; TLY_E_UNSUPPORTED for backends without one
+ * (local files). out holds at least 2048 bytes. */
+int tly_blob_presign(tly_blob_store *bs, const char *sha256, long expires_s, const char *content_type, char *out,
+                     size_t outsz, tly_error *err);
+
 /* Remove temp files left by interrupted writes. Returns the number removed or -1. */
 int tly_blob_sweep_tmp(tly_blob_store *bs, tly_error *err);
+
+/* Calls fn with every blob's name (any order) until fn returns < 0, which is then
+ * the result (fn fills err). UNSUPPORTED for backends that cannot list (S3 today). */
+int tly_blob_list(tly_blob_store *bs, int (*fn)(const char *sha256, void *arg), void *arg, tly_error *err);
+
+/* blob_copy.c: puts every blob of from that to lacks into to (`tallyd copy
+ * --blobs-to`). Each blob is streamed, and its bytes must hash to its name (a blob
+ * that does not is counted in failed, named in err, and the copy goes on); blobs to
+ * has already (same size) are skipped. 0 when nothing failed, else -1. */
+typedef struct {
+    int64_t copied, skipped, failed;
+    uint64_t bytes;                  /* copied */
+} tly_blob_copy_report;
+int tly_blob_copy(tly_blob_store *from, tly_blob_store *to, tly_blob_copy_report *rep, tly_error *err);
 
 #endif

@@ -5,8 +5,8 @@
  * of the store), hashing and size limits of streaming writes, copy-while-hashing for
  * tly_blob_put_file. A backend only moves bytes: a "sink" receives a blob's bytes
  * and is committed under a name the caller has already computed; readers give
- * random access. blob_local.c is the file-system backend; an S3 backend (libcurl,
- * SigV4) will be another table.
+ * random access. blob_local.c is the file-system backend; blob_s3.c the
+ * S3-compatible one (libcurl, SigV4 by sigv4.c).
  */
 #ifndef TALLY_STORAGE_BLOB_BACKEND_H
 #define TALLY_STORAGE_BLOB_BACKEND_H
@@ -51,8 +51,19 @@ struct tly_blob_backend {
     void (*reader_close)(void *reader);
 
     int (*sweep_tmp)(void *impl, tly_error *err);
+
+    /* Calls fn with the name of every blob in the store, in no particular order,
+     * until fn returns < 0 (then that is the result). NULL when the backend cannot
+     * list (only a source of tly_blob_copy needs it). */
+    int (*list)(void *impl, int (*fn)(const char *sha256, void *arg), void *arg, tly_error *err);
+
+    /* A URL that lets its holder GET the blob for expires_s seconds without
+     * credentials, served with content_type. NULL when the backend has none. */
+    int (*presign)(void *impl, const char *sha256, long expires_s, const char *content_type, char *out,
+                   size_t outsz, tly_error *err);
 };
 
 extern const struct tly_blob_backend tly_blob_local_backend;
+extern const struct tly_blob_backend tly_blob_s3_backend;   /* blob_s3.c */
 
 #endif

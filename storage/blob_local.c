@@ -385,6 +385,33 @@ static int local_sweep_tmp(void *impl, tly_error *err)
     return removed;
 }
 
+/* Walks the 256 fan-out directories; only names that are a blob's (64 hex digits
+ * under the directory of their first two) are reported, so temp files and strays
+ * are never taken for blobs. */
+static int local_list(void *impl, int (*fn)(const char *sha256, void *arg), void *arg, tly_error *err)
+{
+    struct local *l = impl;
+    char dir[PATH_MAX];
+    for (int i = 0; i < 256; i++) {
+        snprintf(dir, sizeof dir, "%s/%02x", l->root, i);
+        DIR *d = opendir(dir);
+        if (!d) {
+            if (errno == ENOENT)
+                continue;
+            return io_fail(err, "opening", dir);
+        }
+        struct dirent *de;
+        int rc = 0;
+        while (rc == 0 && (de = readdir(d)))
+            if (tly_is_sha256_hex(de->d_name) && strncmp(de->d_name, dir + strlen(dir) - 2, 2) == 0)
+                rc = fn(de->d_name, arg) < 0 ? -1 : 0;
+        closedir(d);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 const struct tly_blob_backend tly_blob_local_backend = {
     .name = "file",
     .open = local_open,
@@ -402,4 +429,5 @@ const struct tly_blob_backend tly_blob_local_backend = {
     .reader_fd = local_reader_fd,
     .reader_close = local_reader_close,
     .sweep_tmp = local_sweep_tmp,
+    .list = local_list,
 };

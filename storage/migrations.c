@@ -10,6 +10,14 @@
  * auto-increment primary key, is spelled "@PK@" and replaced by the driver's pk_type;
  * likewise "@BLOB@" (binary column) by its blob_type.
  *
+ * Fractions are DOUBLE PRECISION, never REAL: REAL is 4 bytes on PostgreSQL (SQLite
+ * gives both names the same 8-byte REAL affinity, so databases made before that
+ * spelling are unchanged).
+ *
+ * Two nodes never migrate at once: on PostgreSQL sq_migrate holds the driver's
+ * migrate_lock (a session advisory lock) throughout; on SQLite each step's write
+ * transaction is the lock.
+ *
  * Conventions: times are BIGINT milliseconds since the epoch; JSON is TEXT; enums
  * are stored by name (readable in a SQL shell, stable if the C enum is reordered).
  * Batch counts are not stored: they are derived from batch_files when a batch is
@@ -199,7 +207,7 @@ static const struct migration steps[] = {
      "  quiz_correct INTEGER NOT NULL DEFAULT 0,"
      "  gold_seen INTEGER NOT NULL DEFAULT 0,"
      "  gold_correct INTEGER NOT NULL DEFAULT 0,"
-     "  trust REAL NOT NULL,"
+     "  trust DOUBLE PRECISION NOT NULL,"
      "  reason TEXT,"
      "  flags TEXT,"
      "  created_at BIGINT NOT NULL,"
@@ -212,7 +220,7 @@ static const struct migration steps[] = {
      "  item_id BIGINT PRIMARY KEY REFERENCES items (id),"
      "  project_id BIGINT NOT NULL,"
      "  answer TEXT NOT NULL,"
-     "  confidence REAL NOT NULL,"
+     "  confidence DOUBLE PRECISION NOT NULL,"
      "  method TEXT NOT NULL,"
      "  detail TEXT,"
      "  judgments INTEGER NOT NULL,"
@@ -257,7 +265,7 @@ static const struct migration steps[] = {
      "  sample_size BIGINT NOT NULL,"
      "  accept_number INTEGER NOT NULL,"
      "  reject_number INTEGER NOT NULL,"
-     "  aql REAL NOT NULL,"
+     "  aql DOUBLE PRECISION NOT NULL,"
      "  code_letter TEXT NOT NULL,"
      "  seed BIGINT NOT NULL,"
      "  created_by BIGINT NOT NULL,"
@@ -340,12 +348,86 @@ static const struct migration steps[] = {
      "  model_id BIGINT NOT NULL REFERENCES models (id),"
      "  model_version TEXT NOT NULL DEFAULT '',"
      "  answer TEXT,"
-     "  score REAL,"
+     "  score DOUBLE PRECISION,"
      "  error TEXT,"
      "  created_at BIGINT NOT NULL,"
      "  UNIQUE (item_id, model_id));"
      "CREATE INDEX predictions_model ON predictions (model_id, item_id);"},
+
+    {6, "pre-labeling: the image classifier's features and weights",
+     /* Features of an item's image (annotate/classifier.h), computed once per
+      * features version; the built-in image classifier's fitted weights per model,
+      * with the number of accepted labels they were fitted on and the number at which
+      * to fit again (next_train_at; stale = 1 once that many exist). */
+     "CREATE TABLE classifier_features ("
+     "  item_id BIGINT PRIMARY KEY REFERENCES items (id),"
+     "  version INTEGER NOT NULL,"
+     "  data @BLOB@ NOT NULL);"
+     "CREATE TABLE classifier_state ("
+     "  model_id BIGINT PRIMARY KEY REFERENCES models (id),"
+     "  trained_on BIGINT NOT NULL DEFAULT 0,"
+     "  next_train_at BIGINT NOT NULL DEFAULT 0,"
+     "  stale INTEGER NOT NULL DEFAULT 0,"
+     "  weights @BLOB@,"
+     "  info TEXT,"
+     "  updated_at BIGINT NOT NULL);"},
+
+    {7, "ingest checks: perceptual hashes and image quality flags",
+     /* One row per image item (store_imagechecks.c): its 64-bit perceptual hash as a
+      * signed BIGINT, the hash's four 16-bit bands each indexed with the project
+      * (the multi-index near-duplicate search), the flags it was ingested with
+      * (bits of ingest/imagecheck.h) and the item it nearly duplicates (0 = none). */
+     "CREATE TABLE image_checks ("
+     "  item_id BIGINT PRIMARY KEY REFERENCES items (id),"
+     "  project_id BIGINT NOT NULL,"
+     "  batch_id BIGINT NOT NULL,"
+     "  phash BIGINT NOT NULL,"
+     "  band0 INTEGER NOT NULL,"
+     "  band1 INTEGER NOT NULL,"
+     "  band2 INTEGER NOT NULL,"
+     "  band3 INTEGER NOT NULL,"
+     "  flags INTEGER NOT NULL DEFAULT 0,"
+     "  near_duplicate_of BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX image_checks_band0 ON image_checks (project_id, band0);"
+     "CREATE INDEX image_checks_band1 ON image_checks (project_id, band1);"
+     "CREATE INDEX image_checks_band2 ON image_checks (project_id, band2);"
+     "CREATE INDEX image_checks_band3 ON image_checks (project_id, band3);"
+     /* Partial: only flagged items are reported per batch, and most are not. */
+     "CREATE INDEX image_checks_flagged ON image_checks (batch_id, item_id) WHERE flags <> 0;"},
 };
+
+/* Every table the steps above create, for tly_store_copy (store_copy.c), in
+ * dependency order: a table comes after the tables its REFERENCES clauses name, so
+ * rows copied in this order never miss their referenced row. A step that creates a
+ * table adds it here too; test_storage_copy compares this list with the schema of a
+ * fresh database (and the order with its foreign keys), and a copy refuses to start
+ * when either store has a table the list lacks. schema_migrations is not listed:
+ * each store has its own (both are at the same version before a copy starts). */
+const struct sq_table sq_tables[] = {
+    {"users", "id", 1, 1},
+    {"projects", "id", 1, 1},
+    {"batches", "id", 1, 1},
+    {"batch_files", "id", 1, 1},
+    {"items", "id", 1, 1},
+    {"previews", "item_id, kind", 2, 0},
+    {"jobs", "id", 1, 1},
+    {"assignments", "id", 1, 1},
+    {"judgments", "id", 1, 1},
+    {"project_workers", "project_id, worker_id", 2, 0},
+    {"results", "item_id", 1, 0},
+    {"item_events", "id", 1, 1},
+    {"reviews", "id", 1, 1},
+    {"lots", "id", 1, 1},
+    {"lot_items", "lot_id, item_id", 2, 0},
+    {"exports", "id", 1, 1},
+    {"split_assignments", "project_id, split_key, item_id", 3, 0},
+    {"models", "id", 1, 1},
+    {"predictions", "id", 1, 1},
+    {"classifier_features", "item_id", 1, 0},
+    {"classifier_state", "model_id", 1, 0},
+    {"image_checks", "item_id", 1, 0},
+};
+const size_t sq_table_count = sizeof sq_tables / sizeof sq_tables[0];
 
 static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_error *err)
 {
@@ -378,11 +460,8 @@ static int apply(tly_store *st, tly_sql_conn *c, const struct migration *m, tly_
     return 0;
 }
 
-int sq_migrate(tly_store *st, tly_error *err)
+static int migrate_locked(tly_store *st, tly_sql_conn *c, tly_error *err)
 {
-    tly_sql_conn *c = sq_conn(st, err);
-    if (!c)
-        return -1;
     if (st->drv->exec(c,
                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
                       "  version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -396,4 +475,19 @@ int sq_migrate(tly_store *st, tly_error *err)
         }
     }
     return 0;
+}
+
+int sq_migrate(tly_store *st, tly_error *err)
+{
+    tly_sql_conn *c = sq_conn(st, err);
+    if (!c)
+        return -1;
+    if (st->drv->migrate_lock && st->drv->exec(c, st->drv->migrate_lock, err) < 0)
+        return -1;
+    int rc = migrate_locked(st, c, err);
+    if (st->drv->migrate_unlock) {
+        tly_error ignore;   /* the lock also ends with the session */
+        st->drv->exec(c, st->drv->migrate_unlock, &ignore);
+    }
+    return rc;
 }

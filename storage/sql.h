@@ -2,7 +2,7 @@
  *
  * A driver is a table of functions (struct tly_sql_driver), the way Redis hides its
  * connection types behind a vtable: sqlite.c fills one for SQLite, and a PostgreSQL
- * driver (libpq) will fill another. The store operations (store_*.c) are written once
+ * driver (postgres.c, libpq) fills another. The store operations (store_*.c) are written once
  * against this table in SQL both engines accept:
  *   - `?` placeholders (the PG driver rewrites them to $1, $2, ...);
  *   - INTEGER / BIGINT / TEXT / DOUBLE PRECISION column types;
@@ -46,12 +46,32 @@
 typedef struct tly_sql_conn tly_sql_conn;   /* driver-defined */
 typedef struct tly_sql_stmt tly_sql_stmt;   /* driver-defined */
 
+/* The kind of one value of a result row (column_type), for code that handles any
+ * table's rows generically (store_copy.c). */
+typedef enum { TLY_SQL_NULL = 0, TLY_SQL_INT, TLY_SQL_DOUBLE, TLY_SQL_TEXT, TLY_SQL_BLOB } tly_sql_type;
+
 struct tly_sql_driver {
     const char *name;          /* "sqlite" */
     /* Dialect pieces substituted into SQL text (migrations.c, store.c). */
     const char *pk_type;       /* "@PK@" in migrations: auto-increment primary key */
     const char *claim_lock;    /* job-claim subquery suffix: "" or "FOR UPDATE SKIP LOCKED" */
     const char *blob_type;     /* "@BLOB@" in migrations: "BLOB" / "BYTEA" */
+    /* Comma-separated list of the values @X@ of a group (export's worker ids):
+     * "group_concat(@X@)" / "string_agg(@X@::text, ',')". */
+    const char *list_agg;
+    /* Starts a read snapshot that lasts across statements (tly_store_snapshot_begin):
+     * "BEGIN" on SQLite (WAL readers see one snapshot), REPEATABLE READ on PostgreSQL
+     * (READ COMMITTED would see new rows at every statement). */
+    const char *snapshot_begin;
+    /* Held around the whole of sq_migrate so two nodes never migrate at once; NULL
+     * when each step's write transaction is enough (SQLite: one writer at a time). */
+    const char *migrate_lock, *migrate_unlock;
+    /* store_copy.c: the schema's tables (one name per row), and the statement that
+     * moves the identity sequence of table @T@'s "id" past its largest value after
+     * rows were inserted with explicit ids (NULL: SQLite's AUTOINCREMENT does that by
+     * itself on every insert). */
+    const char *list_tables;
+    const char *sequence_reset;
 
     int (*connect)(const char *dsn, tly_sql_conn **out, tly_error *err);
     void (*disconnect)(tly_sql_conn *c);
@@ -75,6 +95,12 @@ struct tly_sql_driver {
     int (*column_is_null)(tly_sql_stmt *s, int col);
     /* Bytes of a blob column and their count; valid like column_text's. */
     const void *(*column_blob)(tly_sql_stmt *s, int col, size_t *len);
+    /* The result's columns: their number and names (valid after a step, also one
+     * that returned 0, until reset), and the kind of the current row's value in col
+     * (SQLite: the value's storage class; PostgreSQL: from the column's type). */
+    int (*column_count)(tly_sql_stmt *s);
+    const char *(*column_name)(tly_sql_stmt *s, int col);
+    tly_sql_type (*column_type)(tly_sql_stmt *s, int col);
     /* Ends the current execution and clears bindings; the statement stays cached. */
     void (*reset)(tly_sql_stmt *s);
     /* Write transaction (SQLite: BEGIN IMMEDIATE, retried while the database is busy). */
@@ -86,22 +112,49 @@ struct tly_sql_driver {
 };
 
 extern const struct tly_sql_driver tly_sqlite_driver;
+extern const struct tly_sql_driver tly_postgres_driver;
+
+/* postgres.c, exposed for its unit test: `?` -> $1..$n outside quotes and comments
+ * (malloc'd; *nparams = n), and the tly_status of a SQLSTATE. */
+char *sq_pg_rewrite_placeholders(const char *sql, int *nparams);
+tly_status sq_pg_status_of(const char *sqlstate, int connection_bad);
 
 struct tly_store {
     const struct tly_sql_driver *drv;
     char *dsn;                 /* what the driver's connect() takes */
     pthread_key_t key;         /* this thread's struct sq_conn */
     char *sql_job_claim;       /* built once with drv->claim_lock; see store_jobs.c */
+    char *sql_export_rows[2];  /* built once with drv->list_agg; see store_exports.c */
     int key_ok;                /* key was created (for close after a failed open) */
     pthread_mutex_t combiner_mu;   /* guards the lazy start of combiner */
     struct sq_combiner *combiner;  /* store_work.c: batches crowd-work writes */
+    struct sq_copy_sql *copy_sql;  /* store_copy.c: its statements' texts, built at first use */
 };
+
+/* store_copy.c: frees st->copy_sql (tly_store_close). */
+void sq_copy_sql_free(struct sq_copy_sql *sql);
+
+/* migrations.c: every table of the schema (but schema_migrations) in dependency order
+ * (a table after those its foreign keys reference), with its primary key columns and
+ * whether "id" is an identity column. tly_store_copy copies exactly these; a
+ * migration that adds a table must add it here (test_storage_copy fails otherwise). */
+struct sq_table {
+    const char *name;
+    const char *key;      /* primary key columns, comma-separated, as in ORDER BY */
+    int key_columns;
+    int identity_id;      /* "id @PK@": its sequence is reset after a copy */
+};
+extern const struct sq_table sq_tables[];
+extern const size_t sq_table_count;
 
 /* store_work.c: stops the crowd-work write combiner, if started (tly_store_close). */
 void sq_combiner_stop(tly_store *st);
 
 /* store_jobs.c: the claim statement with "@LOCK@" where drv->claim_lock goes. */
 extern const char sq_job_claim_template[];
+/* store_exports.c: the export walk without / with splits, "@WORKER_IDS@" where
+ * drv->list_agg of j.worker_id goes. */
+extern const char *const sq_export_rows_template[2];
 
 /* This thread's driver connection to st, opened on first use. NULL on error. */
 tly_sql_conn *sq_conn(tly_store *st, tly_error *err);

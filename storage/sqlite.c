@@ -507,6 +507,29 @@ static int sqlite_column_is_null(tly_sql_stmt *s, int col)
     return sqlite3_column_type(STMT(s), col) == SQLITE_NULL;
 }
 
+static int sqlite_column_count(tly_sql_stmt *s)
+{
+    return sqlite3_column_count(STMT(s));
+}
+
+static const char *sqlite_column_name(tly_sql_stmt *s, int col)
+{
+    return sqlite3_column_name(STMT(s), col);
+}
+
+/* The value's storage class: SQLite types values, not columns (a REAL-affinity column
+ * stores even whole numbers as REAL, a TEXT one stores numbers as text). */
+static tly_sql_type sqlite_column_type(tly_sql_stmt *s, int col)
+{
+    switch (sqlite3_column_type(STMT(s), col)) {
+    case SQLITE_INTEGER: return TLY_SQL_INT;
+    case SQLITE_FLOAT: return TLY_SQL_DOUBLE;
+    case SQLITE_TEXT: return TLY_SQL_TEXT;
+    case SQLITE_BLOB: return TLY_SQL_BLOB;
+    default: return TLY_SQL_NULL;
+    }
+}
+
 static void sqlite_reset(tly_sql_stmt *s)
 {
     sqlite3_reset(STMT(s));
@@ -592,6 +615,12 @@ const struct tly_sql_driver tly_sqlite_driver = {
     .pk_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
     .claim_lock = "",   /* a single UPDATE statement holds SQLite's one write lock */
     .blob_type = "BLOB",
+    .list_agg = "group_concat(@X@)",
+    .snapshot_begin = "BEGIN",   /* deferred: the first read fixes the WAL snapshot */
+    .migrate_lock = NULL,        /* each step's BEGIN IMMEDIATE already excludes other writers */
+    .migrate_unlock = NULL,
+    .list_tables = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    .sequence_reset = NULL,      /* AUTOINCREMENT keeps sqlite_sequence at the largest id inserted */
     .connect = sqlite_connect,
     .disconnect = sqlite_disconnect,
     .exec = sqlite_exec,
@@ -607,6 +636,9 @@ const struct tly_sql_driver tly_sqlite_driver = {
     .column_text = sqlite_column_text,
     .column_is_null = sqlite_column_is_null,
     .column_blob = sqlite_column_blob,
+    .column_count = sqlite_column_count,
+    .column_name = sqlite_column_name,
+    .column_type = sqlite_column_type,
     .reset = sqlite_reset,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

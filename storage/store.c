@@ -101,8 +101,8 @@ static const struct {
     const struct tly_sql_driver *drv;
 } backends[] = {
     {"sqlite:", &tly_sqlite_driver},
-    {"postgres://", NULL},
-    {"postgresql://", NULL},
+    {"postgres://", &tly_postgres_driver},
+    {"postgresql://", &tly_postgres_driver},
 };
 
 static int resolve_url(const char *url, const struct tly_sql_driver **drv, const char **dsn,
@@ -119,7 +119,8 @@ static int resolve_url(const char *url, const struct tly_sql_driver **drv, const
                             "store backend '%.*s' is not available in this build", (int)n,
                             url);
         *drv = backends[i].drv;
-        *dsn = url + n;
+        /* libpq parses the whole URL itself; SQLite wants the path after "sqlite:". */
+        *dsn = backends[i].drv == &tly_postgres_driver ? url : url + n;
         if (!**dsn)
             return tly_fail(err, TLY_E_INVALID, "invalid", "store URL '%s' has no path", url);
         return 0;
@@ -146,7 +147,11 @@ int tly_store_open(const char *url, tly_store **out, tly_error *err)
     pthread_mutex_init(&st->combiner_mu, NULL);
     st->dsn = strdup(dsn);
     st->sql_job_claim = sq_substitute(sq_job_claim_template, "@LOCK@", drv->claim_lock);
-    if (!st->dsn || !st->sql_job_claim) {
+    char *worker_ids = sq_substitute(drv->list_agg, "@X@", "j.worker_id");
+    for (int i = 0; i < 2 && worker_ids; i++)
+        st->sql_export_rows[i] = sq_substitute(sq_export_rows_template[i], "@WORKER_IDS@", worker_ids);
+    free(worker_ids);
+    if (!st->dsn || !st->sql_job_claim || !st->sql_export_rows[0] || !st->sql_export_rows[1]) {
         tly_store_close(st);
         return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
     }
@@ -189,7 +194,10 @@ void tly_store_close(tly_store *st)
             mine = next;
         }
     }
+    sq_copy_sql_free(st->copy_sql);   /* after the connections whose caches point into it */
     free(st->sql_job_claim);
+    free(st->sql_export_rows[0]);
+    free(st->sql_export_rows[1]);
     free(st->dsn);
     free(st);
 }

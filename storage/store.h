@@ -57,6 +57,55 @@ int tly_store_begin(tly_store *st, tly_error *err);
 int tly_store_commit(tly_store *st, tly_error *err);
 void tly_store_rollback(tly_store *st);
 
+/* ---- copying a whole store (store_copy.c; `tallyd copy`) ---------------------------- */
+#define TLY_STORE_COPY_MAX_TABLES 48
+
+/* One table of a copy: rows read on each side and their checksums (SHA-256 based,
+ * computed in C from the rows each driver returns, the same way on both sides; see
+ * store_copy.c), match = same count and same checksum. */
+typedef struct {
+    char name[48];
+    int64_t source_rows, target_rows;
+    char source_checksum[65], target_checksum[65];
+    int match;
+} tly_store_copy_table;
+
+typedef struct {
+    tly_store_copy_table tables[TLY_STORE_COPY_MAX_TABLES];
+    size_t n_tables;
+    int64_t rows;            /* copied, all tables */
+    int mismatches;          /* tables whose count or checksum differ */
+} tly_store_copy_report;
+
+typedef struct {
+    /* 0: refuse a target that holds any row (CONFLICT "target_not_empty");
+     * 1: delete every row of the target's tables first (in one transaction). */
+    int overwrite;
+    /* Called after each table is copied and verified (may be NULL): progress. */
+    void (*on_table)(const tly_store_copy_table *t, void *arg);
+    void *arg;
+} tly_store_copy_options;
+
+/* Copies every row of every table of from into to, preserving ids, then verifies
+ * each table (counts and checksums on both sides) into *rep. Both stores are at the
+ * current schema (tly_store_open migrates). from is read in one read snapshot, to is
+ * written in batched transactions, a page of rows at a time (memory does not grow
+ * with the tables); afterwards to's identity sequences are set past the largest ids.
+ * Returns 0 when everything was copied and every table matches; -1 with err
+ * otherwise: CONFLICT "target_not_empty", INVALID "schema_mismatch" (versions or
+ * tables differ), IO "copy_mismatch" (rep says which tables), or the failing
+ * statement's error. Blobs are not copied (a store row names a blob by content).
+ * Run one copy at a time per store. */
+int tly_store_copy(tly_store *from, tly_store *to, const tly_store_copy_options *opt,
+                   tly_store_copy_report *rep, tly_error *err);
+/* Fails with INVALID "schema_mismatch" naming a table that st's schema has and the
+ * copy's table list lacks (or the reverse). 0 when they agree. */
+int tly_store_copy_check_tables(tly_store *st, tly_error *err);
+/* The canonical checksum of one table (as a copy computes it on either side), rows
+ * into *rows; the table must be one of the copy's list. 0 or -1. */
+int tly_store_table_checksum(tly_store *st, const char *table, int64_t *rows, char checksum[65],
+                             tly_error *err);
+
 /* ---- users ---------------------------------------------------------------------- */
 typedef enum { TLY_ROLE_ADMIN = 0, TLY_ROLE_MANAGER, TLY_ROLE_WORKER, TLY_ROLE_CONSUMER } tly_role;
 const char *tly_role_name(tly_role role);
@@ -214,6 +263,33 @@ int tly_store_item_set_gold(tly_store *st, int64_t id, json_t *gold, tly_error *
 /* {"new": 12, ...}: item counts of a project by state (new reference). Also "gold": n. */
 int tly_store_item_counts(tly_store *st, int64_t project_id, json_t **out, tly_error *err);
 
+/* ---- image checks: perceptual hashes and quality flags (store_imagechecks.c) ------ */
+#define TLY_IMAGE_CHECK_BITS 5    /* flag bits 0..4 (TLY_IMAGE_* of ingest/imagecheck.h) */
+typedef struct {
+    int64_t item_id;
+    int64_t project_id;
+    int64_t batch_id;
+    uint64_t phash;
+    unsigned flags;               /* bits of the flags the item was ingested with */
+    int64_t near_duplicate_of;    /* 0 = none */
+    char name[256];               /* the item's name (filled when read) */
+} tly_image_check;
+/* In the transaction that inserts the item; a second put for an item does nothing. */
+int tly_store_image_check_put(tly_store *st, const tly_image_check *in, tly_error *err);
+int tly_store_image_check_get(tly_store *st, int64_t item_id, tly_image_check *out, tly_error *err);
+/* The project's item whose hash is nearest to phash, within max_distance bits (0..11),
+ * the lowest id on ties: returns 1 and sets *item_out / *distance_out, or 0 if none.
+ * If skip_sha256 is given and the project already has an item with those bytes,
+ * returns 0 (an exact duplicate is dedup's case). Indexed, whatever the project's size. */
+int tly_store_image_near(tly_store *st, int64_t project_id, const char *skip_sha256, uint64_t phash,
+                         int max_distance, int64_t *item_out, int *distance_out, tly_error *err);
+/* Of a batch's items: how many have any flag, and how many have each flag bit. */
+int tly_store_image_check_counts(tly_store *st, int64_t batch_id, int64_t *flagged,
+                                 int64_t counts[TLY_IMAGE_CHECK_BITS], tly_error *err);
+/* A batch's flagged items by item id (keyset after_item_id), at most limit. */
+int tly_store_image_check_flagged(tly_store *st, int64_t batch_id, int64_t after_item_id, int limit,
+                                  tly_image_check **out, size_t *n_out, tly_error *err);
+
 /* ---- crowd work: assignments (leases) and judgments ------------------------------ */
 typedef struct {
     int64_t id;
@@ -297,6 +373,16 @@ int tly_store_judgment_list(tly_store *st, int64_t project_id, int64_t item_id, 
  * "active","last_at"}]} (last_at in ms). New reference. */
 int tly_store_worker_stats(tly_store *st, int64_t worker_id, int64_t now_ms, json_t **out,
                            tly_error *err);
+/* Judgments of a project per time bucket (store_activity.c): rows for buckets that
+ * have judgments, oldest first, from since_ms on; bucket_start_ms is a multiple of
+ * bucket_ms. Quiz and test-question judgments count too (they are work done). */
+typedef struct {
+    int64_t bucket_start_ms;
+    int64_t judgments;
+    int64_t workers;          /* distinct workers who judged in the bucket */
+} tly_activity_bucket;
+int tly_store_judgment_activity(tly_store *st, int64_t project_id, int64_t since_ms, int64_t bucket_ms,
+                                tly_activity_bucket **out, size_t *n_out, tly_error *err);
 
 /* ---- previews: thumbnails and waveforms, stored with their item ------------------- */
 /* kind: "thumbnail" | "waveform". Put inside the transaction that inserts the item.
@@ -691,5 +777,43 @@ int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
                                    tly_error *err);
 /* An item's predictions, best score first. */
 int tly_store_prediction_list(tly_store *st, int64_t item_id, tly_prediction **out, size_t *n_out, tly_error *err);
+
+/* ---- pre-labeling: the built-in image classifier (store_classifier.c) ----------------- */
+/* Accepted labels: results of items in done / released not made by a model. */
+int tly_store_classifier_label_count(tly_store *st, int64_t project_id, int64_t *out, tly_error *err);
+/* Every accepted label by item id, with the item's cached features of that version
+ * (features NULL when there are none), to fn (-1 stops). Arguments are borrowed for
+ * the call. Returns the rows seen or -1. */
+int64_t tly_store_classifier_labels(tly_store *st, int64_t project_id, int version,
+                                    int (*fn)(int64_t item_id, json_t *answer, const void *features, size_t len,
+                                              void *ctx),
+                                    void *ctx, tly_error *err);
+/* Cached features: appended to out; 0, 1 when there are none of that version, -1. */
+int tly_store_classifier_features_get(tly_store *st, int64_t item_id, int version, tly_buf *out, tly_error *err);
+int tly_store_classifier_features_put(tly_store *st, int64_t item_id, int version, const void *data, size_t len,
+                                      tly_error *err);
+
+typedef struct {
+    int64_t model_id;
+    int64_t trained_on;       /* accepted labels the weights were fitted on (0: none yet) */
+    int64_t next_train_at;    /* fit (again) once there are this many */
+    int stale;                /* set when that many exist: the next run fits */
+    int has_weights;
+    json_t *info;             /* what the last fit measured, or NULL */
+    int64_t updated_at;
+} tly_classifier_state;
+
+void tly_classifier_state_clear(tly_classifier_state *s);
+/* The model's state, and its weights appended to weights (NULL: not read). 0, 1 when
+ * there is no state yet, -1. */
+int tly_store_classifier_state_get(tly_store *st, int64_t model_id, tly_classifier_state *out, tly_buf *weights,
+                                   tly_error *err);
+/* Insert or replace, clearing stale. weights NULL keeps the stored weights and
+ * trained_on (a fit that was not possible yet only moves next_train_at). */
+int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s, const void *weights, size_t len,
+                                   tly_error *err);
+/* Enough new labels: marks the state stale and drops the model's predictions on fresh
+ * items (new, never judged, not routed), which its next run predicts again. */
+int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err);
 
 #endif

@@ -172,6 +172,28 @@ static int walk_row(const sq_row *r, void *ctx, tly_error *err)
     return rc;
 }
 
+/* The walk's two statements, with "@WORKER_IDS@" where the driver's list aggregate of
+ * j.worker_id goes (tly_store_open builds st->sql_export_rows once). Two texts
+ * rather than "(? IS NULL OR ...)": each keeps its plan simple. */
+const char *const sq_export_rows_template[2] = {
+    "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
+    " r.detail, r.judgments, r.updated_at,"
+    " CASE WHEN ? = 1 THEN (SELECT @WORKER_IDS@ FROM judgments j WHERE j.item_id = i.id"
+    "   AND j.excluded IS NULL AND j.gold = 0) END, NULL"
+    " FROM results r JOIN items i ON i.id = r.item_id"
+    " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
+    " AND r.confidence >= ? ORDER BY r.item_id LIMIT ?",
+    "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
+    " r.detail, r.judgments, r.updated_at,"
+    " CASE WHEN ? = 1 THEN (SELECT @WORKER_IDS@ FROM judgments j WHERE j.item_id = i.id"
+    "   AND j.excluded IS NULL AND j.gold = 0) END, sa.split"
+    " FROM results r JOIN items i ON i.id = r.item_id"
+    " LEFT JOIN split_assignments sa ON sa.project_id = r.project_id AND sa.split_key = ?"
+    "   AND sa.item_id = r.item_id"
+    " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
+    " AND r.confidence >= ? AND (? = 0 OR sa.split IS NULL) ORDER BY r.item_id LIMIT ?",
+};
+
 /* Text columns of a row are read in place (no copy per row): the walk is the hot
  * path of an export. */
 int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t after_item_id,
@@ -180,32 +202,15 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
 {
     struct walk w = {.fn = fn, .ctx = ctx, .without_answer = f->without_answer};
     int64_t n;
-    /* Two texts rather than "(? IS NULL OR ...)": each keeps its plan simple. */
     if (f->split_key)
-        n = sq_each(st,
-                       "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
-                       " r.detail, r.judgments, r.updated_at,"
-                       " CASE WHEN ? THEN (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
-                       "   AND j.excluded IS NULL AND j.gold = 0) END, sa.split"
-                       " FROM results r JOIN items i ON i.id = r.item_id"
-                       " LEFT JOIN split_assignments sa ON sa.project_id = r.project_id AND sa.split_key = ?"
-                       "   AND sa.item_id = r.item_id"
-                       " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
-                       " AND r.confidence >= ? AND (? = 0 OR sa.split IS NULL) ORDER BY r.item_id LIMIT ?",
-                       walk_row, &w, err, "itiitiifii", (int64_t)(f->with_workers != 0), f->split_key, project_id, after_item_id,
-                       f->state ? f->state : "released", f->batch_id, f->batch_id, f->min_confidence,
-                       (int64_t)(f->unassigned_only != 0), (int64_t)(limit > 0 ? limit : 1000));
+        n = sq_each(st, st->sql_export_rows[1], walk_row, &w, err, "itiitiifii", (int64_t)(f->with_workers != 0),
+                    f->split_key, project_id, after_item_id, f->state ? f->state : "released", f->batch_id,
+                    f->batch_id, f->min_confidence, (int64_t)(f->unassigned_only != 0),
+                    (int64_t)(limit > 0 ? limit : 1000));
     else
-        n = sq_each(st,
-                   "SELECT i.id, i.batch_id, i.name, i.sha256, i.size, i.media, r.answer, r.confidence, r.method,"
-                   " r.detail, r.judgments, r.updated_at,"
-                   " CASE WHEN ? THEN (SELECT group_concat(j.worker_id) FROM judgments j WHERE j.item_id = i.id"
-                   "   AND j.excluded IS NULL AND j.gold = 0) END, NULL"
-                   " FROM results r JOIN items i ON i.id = r.item_id"
-                   " WHERE r.project_id = ? AND r.item_id > ? AND i.state = ? AND (? = 0 OR i.batch_id = ?)"
-                   " AND r.confidence >= ? ORDER BY r.item_id LIMIT ?",
-                   walk_row, &w, err, "iiitiifi", (int64_t)(f->with_workers != 0), project_id, after_item_id, f->state ? f->state : "released",
-                   f->batch_id, f->batch_id, f->min_confidence, (int64_t)(limit > 0 ? limit : 1000));
+        n = sq_each(st, st->sql_export_rows[0], walk_row, &w, err, "iiitiifi", (int64_t)(f->with_workers != 0),
+                    project_id, after_item_id, f->state ? f->state : "released", f->batch_id, f->batch_id,
+                    f->min_confidence, (int64_t)(limit > 0 ? limit : 1000));
     json_decref(w.media);
     return n;
 }
@@ -262,8 +267,9 @@ int tly_store_export_count(tly_store *st, int64_t project_id, const tly_export_f
 
 int tly_store_snapshot_begin(tly_store *st, tly_error *err)
 {
-    /* BEGIN (deferred) takes no lock; the first read fixes the snapshot. */
-    if (sq_exec(st, "BEGIN", err, "") < 0)
+    /* SQLite: a deferred BEGIN takes no lock, the first read fixes the snapshot;
+     * PostgreSQL: REPEATABLE READ, fixed at the first statement too. */
+    if (sq_exec(st, st->drv->snapshot_begin, err, "") < 0)
         return -1;
     return sq_int64(st, "SELECT COUNT(*) FROM schema_migrations", NULL, err, "") < 0 ? (sq_exec(st, "ROLLBACK", NULL, ""), -1) : 0;
 }

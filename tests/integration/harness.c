@@ -530,18 +530,27 @@ static int launch(it_server *s)
     size_t nextra = 0;
     while (s->extra_args && s->extra_args[nextra])
         nextra++;
-    char **argv = calloc(nextra + 6, sizeof *argv);
+    char **argv = calloc(nextra + 10, sizeof *argv);
     if (!argv) {
         close(logfd);
         return -1;
     }
-    argv[0] = (char *)TALLYD_PATH;
-    argv[1] = (char *)"--data";
-    argv[2] = s->data_dir;
-    argv[3] = (char *)"--listen";
-    argv[4] = (char *)"127.0.0.1:0";
+    size_t argc = 0;
+    argv[argc++] = (char *)TALLYD_PATH;
+    argv[argc++] = (char *)"--data";
+    argv[argc++] = s->data_dir;
+    argv[argc++] = (char *)"--listen";
+    argv[argc++] = (char *)"127.0.0.1:0";
+    if (s->blobs_url[0]) {   /* an S3 run or a second node (harness_db.c) */
+        argv[argc++] = (char *)"--blobs";
+        argv[argc++] = s->blobs_url;
+    }
+    if (s->db_url[0]) {   /* a PostgreSQL run (harness_db.c) */
+        argv[argc++] = (char *)"--db";
+        argv[argc++] = s->db_url;
+    }
     for (size_t i = 0; i < nextra; i++)
-        argv[5 + i] = s->extra_args[i];
+        argv[argc++] = s->extra_args[i];
     s->pid = spawn(TALLYD_PATH, argv, environ, -1, logfd, logfd);
     free(argv);
     close(logfd);
@@ -648,7 +657,7 @@ int it_server_start(it_server *s, const char *const *extra_args)
         return -1;
     }
     snprintf(s->log_path, sizeof s->log_path, "%s/tallyd.log", s->data_dir);
-    if (set_args(s, extra_args) < 0)
+    if (set_args(s, extra_args) < 0 || it_db_create(s) < 0)
         return -1;
     return launch(s);
 }
@@ -722,6 +731,7 @@ void it_server_kill(it_server *s)
 void it_server_cleanup(it_server *s)
 {
     it_server_kill(s);
+    it_db_drop(s);
     free_args(s);
     if (s->data_dir[0]) {
         if (getenv("TALLY_IT_KEEP"))

@@ -40,6 +40,9 @@ typedef struct {
     char log_path[4200];    /* DIR/tallyd.log */
     char **extra_args;      /* owned NULL-terminated copy, reused by it_server_restart */
     long log_offset;        /* where this run's part of the log starts */
+    char db_name[40];       /* PostgreSQL runs (harness_db.c): this server's database, else "" */
+    char db_url[1200];      /* passed to tallyd as --db when set */
+    char blobs_url[1400];   /* passed to tallyd as --blobs when set (S3 runs, shared nodes) */
 } it_server;
 
 typedef struct {
@@ -68,6 +71,25 @@ int it_server_restart(it_server *s);
 int it_server_restart_args(it_server *s, const char *const *extra_args);
 /* Kill the server if still running, free extra_args, remove the data dir. Idempotent. */
 void it_server_cleanup(it_server *s);
+
+/* harness_db.c: with TALLY_TEST_DB (a PostgreSQL URL) or TALLY_TEST_DB_FILE (a file
+ * holding one) set, every server gets a fresh database (it_server_start creates it,
+ * it_server_cleanup drops it) and tallyd runs with --db on it. */
+int it_db_is_postgres(void);
+int it_db_create(it_server *s);   /* 0 (also when on SQLite) or -1 */
+void it_db_drop(it_server *s);
+/* The next it_server_start runs a second node on with's store (PostgreSQL database or
+ * SQLite file) and blob store (the same bucket prefix, or with's DATA/blobs) instead
+ * of fresh ones, with with's admin token; with must outlive it. */
+void it_db_share(const it_server *with);
+
+/* With TALLY_TEST_S3_FILE set (a file holding the endpoint of an S3-compatible server,
+ * as scripts/s3-server.sh writes it) every server stores its blobs in that server,
+ * under a bucket prefix of its own: the PostgreSQL + S3 configuration. */
+int it_blobs_are_s3(void);
+/* Where the bytes of blob sha256 of s can be read (and damaged) as a local file: DATA/
+ * blobs/ab/<sha>, or the S3 test server's own file for the object. -1 if unknown. */
+int it_blob_file(const it_server *s, const char *sha256, char *out, size_t size);
 
 /* One HTTP request. path starts with '/'; token, content_type and body may be NULL.
  * Returns 0 when a response arrived (any status; check out->status), -1 on transport

@@ -566,7 +566,17 @@ static int cmp_i64(const void *a, const void *b)
 static void test_concurrent_overlap(void **state)
 {
     (void)state;
-    CONC_PROJECT = make_project("image", SIMPLE_TEMPLATE, OVERLAP);
+    /* Dynamic overlap off (min_confidence 0): the cat / dog answers disagree, and an
+     * aggregation that ran before the last worker stopped (a slow machine, or the
+     * PostgreSQL run) would rightly ask for more judgments than OVERLAP. */
+    char *body = NULL;
+    assert_true(asprintf(&body,
+                         "{\"name\":\"work-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":%d,"
+                         "\"max_overlap\":5,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"
+                         "\"min_confidence\":0}}",
+                         ++g.seq, SIMPLE_TEMPLATE, OVERLAP) > 0);
+    CONC_PROJECT = it_post_project(&g.srv, g.mgr, body);
+    free(body);
     add_jpegs(CONC_PROJECT, N_ITEMS, 2000);
 
     static worker_ctx ctx[N_WORKERS];

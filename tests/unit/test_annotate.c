@@ -617,7 +617,13 @@ static void test_workflow_defaults(void **state)
     assert_true(near(num_at(wf, "prelabel", "verify_rate"), 0.1));
     assert_int_equal(int_at(wf, NULL, "per_worker_cap"), 0);
     /* Exactly those keys. */
-    assert_int_equal(json_object_size(wf), 15);
+    assert_int_equal(json_object_size(wf), 16);
+    /* Ingest's image checks (ingest/imagecheck.h): flag by default. */
+    assert_int_equal(json_object_size(json_object_get(wf, "media_checks")), 7);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(wf, "media_checks"), "near_duplicate")),
+                        "flag");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(wf, "media_checks"), "quality")), "flag");
+    assert_int_equal(int_at(wf, "media_checks", "near_duplicate_distance"), 6);
     assert_int_equal(json_object_size(json_object_get(wf, "quiz")), 2);
     assert_int_equal(json_object_size(json_object_get(wf, "review")), 3);
     assert_int_equal(json_object_size(json_object_get(wf, "acceptance")), 2);

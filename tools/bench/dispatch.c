@@ -1,9 +1,13 @@
 /* dispatch.c -- the crowd-work dispatch load benchmark (driven by tools/bench/dispatch).
  *
  *   bench_dispatch make-items DIR COUNT
- *       Writes COUNT distinct tiny JPEGs DIR/item_NNNNNN.jpg: one 32x32 image encoded
- *       once with libjpeg, each copy with its own COM segment right after the SOI, so
- *       every file has different bytes and the server's SHA-256 dedup keeps them all.
+ *       Writes COUNT distinct tiny JPEGs DIR/item_NNNNNN.jpg: 32x32 images of an 8x8
+ *       grid of colour blocks drawn from a PRNG seeded with the item's number, each
+ *       with a COM segment naming the item right after the SOI. Different pictures,
+ *       not just different bytes: ingest's near-duplicate search (perceptual hashes,
+ *       storage/store_imagechecks.c) costs in proportion to how many earlier items
+ *       look alike, so 20,000 copies of one picture would make the import quadratic
+ *       (it did: over 300 s for 20,000 items, every item flagged a near duplicate).
  *
  *   bench_dispatch prepare --url URL --token ADMIN_TOKEN --items-dir DIR --items N
  *                          [--overlap K]
@@ -14,9 +18,10 @@
  *       polls the batch until done with all N items accepted, prints the project id.
  *       The script snapshots tallyd's data dir after this, so runs skip the import.
  *
- *   bench_dispatch run --url URL --token ADMIN_TOKEN --project P --items N
+ *   bench_dispatch run --url URL[,URL...] --token ADMIN_TOKEN --project P --items N
  *                      [--workers W] [--seconds S] [--healthz-seconds H]
- *                      [--overlap K] [--tallyd-pid PID]
+ *                      [--overlap K] [--tallyd-pid PID[,PID...]]
+ *                      [--suffix SUF] [--target-suffix SUF] [--speed-targets 0|1]
  *       1. setup (admin token): project P must hold N items, all still new; creates
  *          W worker users.
  *       2. load: W threads, one keep-alive libcurl easy handle each, loop
@@ -27,6 +32,12 @@
  *       4. verify (admin): page through GET /v1/projects/{p}/judgments: no item with
  *          more than K judgments, no (item, worker) pair or assignment twice, every
  *          acknowledged assignment present.
+ *       Several nodes (tallyds sharing one store): --url may be repeated or a comma
+ *       list; worker thread i talks to node i mod NODES (setup and verify use the
+ *       first); --tallyd-pid likewise, tallyd CPU is the sum over the pids. --suffix
+ *       is appended to every figure name (e.g. "_pg2"), --target-suffix to every
+ *       target name; --speed-targets 0 leaves out the throughput and latency targets
+ *       (the integrity targets are always printed).
  *       Prints `figure:` and `target:` lines on stdout, progress on stderr. Exit 0 when
  *       the figures were measured (even if a target is missed), 1 when something broke
  *       (the load could not run, the verification could not be read), 3 when setup
@@ -59,6 +70,7 @@
 #define LOG_PREFIX "dispatch-bench: "
 #define MAX_WORKERS 1024
 #define MAX_ERROR_LOGS 12
+#define MAX_NODES 16
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
@@ -94,17 +106,22 @@ static void nap_ms(long ms)
 
 /* ------------------------------------------------------------------ make-items */
 
-static int encode_base_jpeg(unsigned char **out, unsigned long *outlen)
+/* Item seed's picture as a JPEG in *out (malloc'd by libjpeg: the caller frees it). */
+static int encode_item_jpeg(long seed, unsigned char **out, unsigned long *outlen)
 {
-    enum { W = 32, H = 32 };
-    static unsigned char px[W * H * 3];
+    enum { W = 32, H = 32, B = 4 };
+    unsigned char px[W * H * 3];
+    uint64_t r = (uint64_t)seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    unsigned char block[W / B][H / B][3];
+    for (int by = 0; by < H / B; by++)
+        for (int bx = 0; bx < W / B; bx++)
+            for (int k = 0; k < 3; k++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;   /* xorshift64 */
+                block[bx][by][k] = (unsigned char)(r >> 56);
+            }
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            unsigned char *p = px + (y * W + x) * 3;
-            p[0] = (unsigned char)(x * 8);
-            p[1] = (unsigned char)(y * 8);
-            p[2] = (unsigned char)((x ^ y) * 8);
-        }
+        for (int x = 0; x < W; x++)
+            memcpy(px + (y * W + x) * 3, block[x / B][y / B], 3);
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     c.err = jpeg_std_error(&jerr);  /* in-memory encode of fixed input: errors are bugs */
@@ -130,21 +147,23 @@ static int encode_base_jpeg(unsigned char **out, unsigned long *outlen)
 
 static int make_items(const char *dir, long count)
 {
-    unsigned char *base;
-    unsigned long baselen;
-    if (encode_base_jpeg(&base, &baselen) < 0 || base[0] != 0xFF || base[1] != 0xD8) {
-        logf_("error: libjpeg produced no JPEG");
-        return 1;
-    }
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         logf_("error: mkdir %s: %s", dir, strerror(errno));
         return 1;
     }
-    size_t cap = baselen + 128;
-    unsigned char *buf = malloc(cap);
-    if (!buf)
-        return 1;
     for (long i = 0; i < count; i++) {
+        unsigned char *base;
+        unsigned long baselen;
+        if (encode_item_jpeg(i, &base, &baselen) < 0 || base[0] != 0xFF || base[1] != 0xD8) {
+            logf_("error: libjpeg produced no JPEG");
+            free(base);
+            return 1;
+        }
+        unsigned char *buf = malloc(baselen + 128);   /* + the COM segment */
+        if (!buf) {
+            free(base);
+            return 1;
+        }
         char text[64], path[PATH_MAX];
         int tl = snprintf(text, sizeof text, "tally dispatch bench item %ld", i);
         size_t seglen = (size_t)tl + 2;  /* the length field counts itself */
@@ -156,16 +175,16 @@ static int make_items(const char *dir, long count)
         memcpy(buf + n, base + 2, baselen - 2), n += baselen - 2;
         snprintf(path, sizeof path, "%s/item_%06ld.jpg", dir, i);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || write(fd, buf, n) != (ssize_t)n) {
+        int ok = fd >= 0 && write(fd, buf, n) == (ssize_t)n;
+        if (!ok)
             logf_("error: writing %s: %s", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        if (fd >= 0)
+            close(fd);
+        free(buf);
+        free(base);
+        if (!ok)
             return 1;
-        }
-        close(fd);
     }
-    free(buf);
-    free(base);
     return 0;
 }
 
@@ -198,16 +217,21 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 typedef struct {
     CURL *h;
+    const char *base;           /* the node this connection talks to (not owned) */
     struct curl_slist *auth;    /* Authorization + Content-Type */
     rbuf body;
     char err[CURL_ERROR_SIZE];
 } conn;
 
-static const char *g_base;   /* "http://127.0.0.1:PORT" */
+/* The nodes, "http://127.0.0.1:PORT"; the strings are argv's or g_url_copy's. */
+static const char *g_bases[MAX_NODES];
+static int g_nbases;
+static char *g_url_copy[MAX_NODES];   /* comma lists split here (owned, freed at exit) */
 
-static int conn_init(conn *c, const char *token)
+static int conn_init(conn *c, const char *token, const char *base)
 {
     memset(c, 0, sizeof *c);
+    c->base = base;
     c->h = curl_easy_init();
     if (!c->h)
         return -1;
@@ -241,7 +265,7 @@ static void conn_free(conn *c)
 static long http(conn *c, const char *method, const char *path, const char *body, int auth)
 {
     char url[1024];
-    snprintf(url, sizeof url, "%s%s", g_base, path);
+    snprintf(url, sizeof url, "%s%s", c->base, path);
     c->body.len = 0;
     if (c->body.data)
         c->body.data[0] = 0;
@@ -497,17 +521,19 @@ static double pct_ms(const lat_arr *m, double p)  /* nearest rank */
     return m->v[k - 1] / 1000.0;
 }
 
+static const char *g_suffix = "", *g_target_suffix = "";   /* argv's */
+
 static void figure(const char *name, double v, int decimals, const char *unit)
 {
-    printf("figure: %s %.*f %s\n", name, decimals, v, unit);
+    printf("figure: %s%s %.*f %s\n", name, g_suffix, decimals, v, unit);
 }
 
 static void target(const char *name, double v, int decimals, const char *op, double limit)
 {
-    printf("target: %s %.*f %s %g\n", name, decimals, v, op, limit);
+    printf("target: %s%s %.*f %s %g\n", name, g_target_suffix, decimals, v, op, limit);
     int ok = strcmp(op, "<=") == 0 ? v <= limit : v >= limit;
     if (!ok)
-        logf_("target missed: %s = %.*f (want %s %g)", name, decimals, v, op, limit);
+        logf_("target missed: %s%s = %.*f (want %s %g)", name, g_target_suffix, decimals, v, op, limit);
 }
 
 static double cpu_self_s(void)
@@ -538,6 +564,58 @@ static double cpu_pid_s(long pid)  /* user+sys of another process; -1 if unknown
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long g_pids[MAX_NODES];
+static int g_npids;
+
+static double cpu_pids_s(void)   /* the sum over the tallyds; -1 if any is unknown */
+{
+    double t = 0;
+    for (int i = 0; i < g_npids; i++) {
+        double x = cpu_pid_s(g_pids[i]);
+        if (x < 0)
+            return -1;
+        t += x;
+    }
+    return g_npids ? t : -1;
+}
+
+/* Appends a comma list of URLs to g_bases; 0 ok, -1 too many or out of memory. */
+static int add_urls(const char *list)
+{
+    if (!strchr(list, ',')) {
+        if (g_nbases == MAX_NODES)
+            return -1;
+        g_bases[g_nbases++] = list;
+        return 0;
+    }
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n) {
+            if (g_nbases == MAX_NODES || !(g_url_copy[g_nbases] = strndup(p, n)))
+                return -1;
+            g_bases[g_nbases] = g_url_copy[g_nbases];
+            g_nbases++;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* Appends a comma list of pids to g_pids; -1 on a bad entry. */
+static int add_pids(const char *list)
+{
+    for (const char *p = list; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || g_npids == MAX_NODES)
+            return -1;
+        if (pid > 0)
+            g_pids[g_npids++] = pid;
+        p = end + (*end == ',');
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -858,9 +936,10 @@ static void usage(void)
             "usage: bench_dispatch make-items DIR COUNT\n"
             "       bench_dispatch prepare --url URL --token TOKEN --items-dir DIR --items N\n"
             "                      [--overlap K]\n"
-            "       bench_dispatch run --url URL --token TOKEN --project P --items N\n"
+            "       bench_dispatch run --url URL[,URL...] --token TOKEN --project P --items N\n"
             "                      [--workers W] [--seconds S] [--healthz-seconds H]\n"
-            "                      [--overlap K] [--tallyd-pid PID]\n");
+            "                      [--overlap K] [--tallyd-pid PID[,PID...]]\n"
+            "                      [--suffix SUF] [--target-suffix SUF] [--speed-targets 0|1]\n");
 }
 
 static long errors_of(int op)
@@ -891,8 +970,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    const char *url = NULL, *token = NULL, *items_dir = NULL;
-    long items = 0, workers = 64, overlap = 3, tallyd_pid = 0;
+    const char *token = NULL, *items_dir = NULL;
+    long items = 0, workers = 64, overlap = 3, speed_targets = 1;
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val) {
@@ -900,8 +979,17 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (strcmp(k, "--url") == 0)
-            url = val;
+        if (strcmp(k, "--url") == 0) {
+            if (add_urls(val) < 0) {
+                logf_("error: at most %d nodes", MAX_NODES);
+                return 2;
+            }
+        } else if (strcmp(k, "--suffix") == 0)
+            g_suffix = val;
+        else if (strcmp(k, "--target-suffix") == 0)
+            g_target_suffix = val;
+        else if (strcmp(k, "--speed-targets") == 0)
+            speed_targets = atol(val);
         else if (strcmp(k, "--token") == 0)
             token = val;
         else if (strcmp(k, "--items-dir") == 0)
@@ -918,22 +1006,24 @@ int main(int argc, char **argv)
             g_health_seconds = atof(val);
         else if (strcmp(k, "--overlap") == 0)
             overlap = atol(val);
-        else if (strcmp(k, "--tallyd-pid") == 0)
-            tallyd_pid = atol(val);
-        else {
+        else if (strcmp(k, "--tallyd-pid") == 0) {
+            if (add_pids(val) < 0) {
+                usage();
+                return 2;
+            }
+        } else {
             usage();
             return 2;
         }
     }
-    if (!url || !token || items < 1 || workers < 1 || workers > MAX_WORKERS ||
+    if (!g_nbases || !token || items < 1 || workers < 1 || workers > MAX_WORKERS ||
         (is_prepare ? !items_dir : g_project < 1) ||
         g_seconds <= 0 || g_health_seconds < 0 || overlap < 1 || overlap > 100) {
         usage();
         return 2;
     }
-    g_base = url;
     g_nworkers = (int)workers;
-    if (curl_global_init(CURL_GLOBAL_ALL) != 0 || conn_init(&g_admin, token) < 0) {
+    if (curl_global_init(CURL_GLOBAL_ALL) != 0 || conn_init(&g_admin, token, g_bases[0]) < 0) {
         logf_("error: libcurl initialisation failed");
         return 1;
     }
@@ -957,7 +1047,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < g_nworkers; i++) {
         worker *w = &g_workers[i];
         w->idx = i;
-        if (conn_init(&w->c, w->token) < 0) {
+        if (conn_init(&w->c, w->token, g_bases[i % g_nbases]) < 0) {
             logf_("error: curl_easy_init failed");
             return 1;
         }
@@ -971,21 +1061,22 @@ int main(int argc, char **argv)
             return 1;
         }
 
-    logf_("load: %d workers, next+submit for %.1f s", g_nworkers, g_seconds);
-    double cpu0 = cpu_self_s(), tcpu0 = cpu_pid_s(tallyd_pid);
+    logf_("load: %d workers on %d node%s, next+submit for %.1f s", g_nworkers, g_nbases,
+          g_nbases > 1 ? "s" : "", g_seconds);
+    double cpu0 = cpu_self_s(), tcpu0 = cpu_pids_s();
     pthread_barrier_wait(&g_barrier);  /* every worker is ready */
     g_t0 = mono_s();
     pthread_barrier_wait(&g_barrier);  /* go */
     pthread_barrier_wait(&g_barrier);  /* every worker is done */
     double t_load = mono_s() - g_t0;
-    double cpu1 = cpu_self_s(), tcpu1 = cpu_pid_s(tallyd_pid);
+    double cpu1 = cpu_self_s(), tcpu1 = cpu_pids_s();
     g_t0 = mono_s();
     pthread_barrier_wait(&g_barrier);  /* go: healthz */
     logf_("ceiling: %d connections GET /healthz for %.1f s", g_nworkers, g_health_seconds);
     for (int i = 0; i < g_nworkers; i++)
         pthread_join(g_workers[i].tid, NULL);
     double t_health = mono_s() - g_t0;
-    double tcpu2 = cpu_pid_s(tallyd_pid);
+    double tcpu2 = cpu_pids_s();
 
     long judgments = 0, health = 0, out_of_work = 0;
     for (int i = 0; i < g_nworkers; i++) {
@@ -1021,6 +1112,8 @@ int main(int argc, char **argv)
     }
 
     lat_arr mn = merged(OP_NEXT), ms = merged(OP_SUBMIT), mh = merged(OP_HEALTH);
+    if (g_nbases > 1)
+        figure("nodes", (double)g_nbases, 0, "nodes");
     figure("workers", (double)g_nworkers, 0, "workers");
     figure("items", (double)items, 0, "items");
     figure("duration_s", t_load, 2, "s");
@@ -1043,9 +1136,11 @@ int main(int argc, char **argv)
         figure("duplicate_judgments", (double)v.duplicates, 0, "judgments");
         figure("lost_submissions", (double)v.lost, 0, "judgments");
     }
-    target("judgments_per_s", judgments / t_load, 0, ">=", 2000);
-    target("next_p99_ms", pct_ms(&mn, 0.99), 2, "<=", 50);
-    target("submit_p99_ms", pct_ms(&ms, 0.99), 2, "<=", 50);
+    if (speed_targets) {
+        target("judgments_per_s", judgments / t_load, 0, ">=", 2000);
+        target("next_p99_ms", pct_ms(&mn, 0.99), 2, "<=", 50);
+        target("submit_p99_ms", pct_ms(&ms, 0.99), 2, "<=", 50);
+    }
     if (verified) {
         target("over_assigned_items", (double)v.over_assigned, 0, "<=", 0);
         target("duplicate_judgments", (double)v.duplicates, 0, "<=", 0);
@@ -1075,6 +1170,8 @@ int main(int argc, char **argv)
     free(mn.v), free(ms.v), free(mh.v);
     free(g_workers);
     conn_free(&g_admin);
+    for (int i = 0; i < MAX_NODES; i++)
+        free(g_url_copy[i]);
     curl_global_cleanup();
     return rc;
 }
