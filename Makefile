@@ -36,9 +36,9 @@ run: build
 test: test-deps
 	$(MAKE) build-asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS)
+	  ctest --output-on-failure --repeat until-pass:2 -j $(JOBS)
 	$(MAKE) build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS)
 
 bench: build
 	tools/bench/ingest
