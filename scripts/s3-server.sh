@@ -44,19 +44,25 @@ start() {
   local dir port
   dir=$(mktemp -d "${TMPDIR:-/tmp}/tally-s3.XXXXXX")
   echo "$dir" >"$state/data"
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  done
-  setsid "$s3rver" -d "$dir" -a 127.0.0.1 -p "$port" --silent >"$dir/s3rver.log" 2>&1 </dev/null &
-  echo $! >"$state/pid"
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "http://127.0.0.1:$port" >"$state/endpoint"
-      cat "$state/endpoint"
-      return 0
-    fi
-    sleep 0.1
+  # A free port can be taken between the probe and s3rver's listen (other tests pick
+  # ports too): try a few.
+  for _attempt in 1 2 3 4 5; do
+    for _ in $(seq 1 50); do
+      port=$((20000 + RANDOM % 40000))
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    done
+    setsid "$s3rver" -d "$dir" -a 127.0.0.1 -p "$port" --silent >"$dir/s3rver.log" 2>&1 </dev/null &
+    echo $! >"$state/pid"
+    for _ in $(seq 1 100); do
+      kill -0 "$(cat "$state/pid")" 2>/dev/null || break
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "http://127.0.0.1:$port" >"$state/endpoint"
+        cat "$state/endpoint"
+        return 0
+      fi
+      sleep 0.1
+    done
+    kill "$(cat "$state/pid")" 2>/dev/null || true
   done
   cat "$dir/s3rver.log" >&2 || true
   stop
