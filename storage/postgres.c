@@ -18,7 +18,7 @@
  *     from text, booleans 't'/'f' read as 1/0, bytea is unescaped on demand. A
  *     materialised result also lets a row callback run other statements on the
  *     same connection while it iterates, as it can on SQLite;
- *   - a write inside a transaction runs under a savepoint ("tly_stmt"), so that a
+ *   - a write inside a begin() transaction runs under a savepoint ("tly_stmt"), so that a
  *     failed statement is undone alone and the transaction goes on, as on SQLite
  *     (the store reports a duplicate insert and continues; PostgreSQL would
  *     otherwise abort the whole transaction). SAVEPOINT, the statement and RELEASE
@@ -28,14 +28,20 @@
  *     CONFLICT and foreign key violation -> NOT_FOUND, as sqlite.c maps its
  *     constraint errors; serialization failure / deadlock -> BUSY.
  *
- * Concurrency. SQLite serialises writers, and the store's transactions were written
- * under that rule (check, then act). To keep that exact behaviour across nodes,
- * begin() takes a transaction-scoped advisory lock (pg_advisory_xact_lock) after
- * BEGIN: write transactions of one database run one at a time cluster-wide, while
- * reads and single auto-commit statements run in parallel. Job claims are single
- * statements whose subquery locks the chosen row FOR UPDATE SKIP LOCKED (claim_lock),
- * so claimers on many nodes never wait for or double-claim a job. Migrations hold a
- * session advisory lock (migrate_lock), so two nodes never migrate at once.
+ * Concurrency. SQLite serialises writers, and most of the store's transactions were
+ * written under that rule (check, then act). To keep that exact behaviour across
+ * nodes, begin() takes a transaction-scoped advisory lock (pg_advisory_xact_lock)
+ * after BEGIN: those write transactions run one at a time cluster-wide, while reads
+ * and single auto-commit statements run in parallel. The hot path does not: crowd
+ * work (dispatch and submit, store_work.c's combiner, one per node) opens its
+ * transactions with begin_concurrent(), which takes the same lock in shared mode --
+ * the combiners of all nodes run at once, still never alongside a begin()
+ * transaction -- and decides only on rows it has locked (row_lock: FOR NO KEY
+ * UPDATE with NOWAIT or SKIP LOCKED; see dispatch_in_tx). Job claims are single
+ * statements whose subquery locks the chosen row FOR UPDATE SKIP LOCKED
+ * (claim_lock), so claimers on many nodes never wait for or double-claim a job.
+ * Migrations hold a session advisory lock (migrate_lock), so two nodes never
+ * migrate at once.
  *
  * Retries. An auto-commit statement that fails with a serialization failure or a
  * deadlock was rolled back by the server and is re-run here (up to RETRIES times,
@@ -133,6 +139,7 @@ struct tly_sql_conn {
     int needs_reset;         /* the connection broke: PQreset before the next use */
     int durable;             /* synchronous_commit as last set */
     int tx_open;             /* between begin() and commit() / rollback() */
+    int unguarded;           /* a begin_concurrent() transaction: no savepoint per write */
     struct tly_sql_conn *next_idle;
 };
 
@@ -234,6 +241,7 @@ static int fail_pg(tly_sql_conn *c, const PGresult *res, tly_error *err)
                        : status == TLY_E_CONFLICT   ? "conflict"
                        : status == TLY_E_NOT_FOUND  ? "not_found"
                        : status == TLY_E_BUSY && retryable(state) ? "serialization_failure"
+                       : status == TLY_E_BUSY && state && strcmp(state, "55P03") == 0 ? "row_locked"
                        : status == TLY_E_BUSY       ? "busy"
                        : status == TLY_E_INTERNAL   ? "out_of_memory"
                                                     : "db_error";
@@ -726,7 +734,7 @@ static int pg_step(tly_sql_stmt *s, tly_error *err)
          * store relies on that (a duplicate insert it reports and then continues).
          * PostgreSQL would abort the whole transaction: a savepoint around each write
          * inside a transaction gives SQLite's behaviour. */
-        int guard = s->writes && PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+        int guard = s->writes && !c->unguarded && PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
         int open = 0;
         PGresult *res = guard ? execute_guarded(s, &open) : execute(s);
         ExecStatusType st = PQresultStatus(res);
@@ -877,16 +885,39 @@ static int pg_begin(tly_sql_conn *c, tly_error *err)
     return 0;
 }
 
+/* The combiner's transaction (sql.h): the writers' lock in shared mode, so the
+ * combiners of all nodes run at once -- their correctness rests on the row locks
+ * they take -- while a begin() transaction, which takes it exclusively, still runs
+ * alone. PostgreSQL queues a lock request behind conflicting waiters, so a stream
+ * of shared holders never starves an exclusive one. No savepoint per write: the
+ * combiner has one per operation, and a transaction with hundreds of
+ * subtransactions overflows the per-backend subxid cache, which slows every
+ * snapshot on the server. */
+static int pg_begin_concurrent(tly_sql_conn *c, tly_error *err)
+{
+    if (ensure_live(c, err) < 0)
+        return -1;
+    if (simple_exec(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(" LOCK_WRITERS ")",
+                    err) < 0) {
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+            simple_exec(c, "ROLLBACK", NULL);
+        return -1;
+    }
+    c->tx_open = 1;
+    c->unguarded = 1;
+    return 0;
+}
+
 static int pg_commit(tly_sql_conn *c, tly_error *err)
 {
     if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
         simple_exec(c, "ROLLBACK", NULL);
-        c->tx_open = 0;
+        c->tx_open = c->unguarded = 0;
         return tly_fail(err, TLY_E_IO, "db_error", "postgres: commit of a failed transaction (rolled back)");
     }
     int rc = simple_exec(c, "COMMIT", err);
     if (rc == 0 || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
-        c->tx_open = 0;
+        c->tx_open = c->unguarded = 0;
     return rc;
 }
 
@@ -894,7 +925,7 @@ static void pg_rollback(tly_sql_conn *c)
 {
     if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         simple_exec(c, "ROLLBACK", NULL);
-    c->tx_open = 0;
+    c->tx_open = c->unguarded = 0;
 }
 
 static int pg_set_durability(tly_sql_conn *c, tly_durability d, tly_error *err)
@@ -913,6 +944,9 @@ const struct tly_sql_driver tly_postgres_driver = {
     .name = "postgres",
     .pk_type = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
     .claim_lock = "FOR UPDATE SKIP LOCKED",
+    /* NO KEY UPDATE: what an UPDATE of non-key columns takes, so the foreign-key
+     * checks of other inserts (KEY SHARE) never wait for these locks. */
+    .row_lock = "FOR NO KEY UPDATE",
     .blob_type = "BYTEA",
     .list_agg = "string_agg(@X@::text, ',')",
     .snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ",
@@ -942,6 +976,7 @@ const struct tly_sql_driver tly_postgres_driver = {
     .column_type = pg_column_type,
     .reset = pg_reset,
     .begin = pg_begin,
+    .begin_concurrent = pg_begin_concurrent,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .set_durability = pg_set_durability,

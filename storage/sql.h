@@ -55,6 +55,11 @@ struct tly_sql_driver {
     /* Dialect pieces substituted into SQL text (migrations.c, store.c). */
     const char *pk_type;       /* "@PK@" in migrations: auto-increment primary key */
     const char *claim_lock;    /* job-claim subquery suffix: "" or "FOR UPDATE SKIP LOCKED" */
+    /* The clause that locks the rows a SELECT returns against other writers, to
+     * which the store appends NOWAIT / SKIP LOCKED / OF <table>: "FOR NO KEY UPDATE"
+     * on PostgreSQL. NULL when write transactions run one at a time anyway (SQLite)
+     * and rows need no locks. */
+    const char *row_lock;
     const char *blob_type;     /* "@BLOB@" in migrations: "BLOB" / "BYTEA" */
     /* Comma-separated list of the values @X@ of a group (export's worker ids):
      * "group_concat(@X@)" / "string_agg(@X@::text, ',')". */
@@ -105,6 +110,12 @@ struct tly_sql_driver {
     void (*reset)(tly_sql_stmt *s);
     /* Write transaction (SQLite: BEGIN IMMEDIATE, retried while the database is busy). */
     int (*begin)(tly_sql_conn *c, tly_error *err);
+    /* A write transaction that may run alongside others of its kind (store_work.c's
+     * combiner, one per node): its caller locks every row it decides on (row_lock,
+     * claim_lock) and undoes a failed statement itself with its own savepoints, so
+     * the driver adds none. Still excludes begin()'s transactions, which were written
+     * for one writer at a time. NULL: begin() is used. */
+    int (*begin_concurrent)(tly_sql_conn *c, tly_error *err);
     int (*commit)(tly_sql_conn *c, tly_error *err);
     void (*rollback)(tly_sql_conn *c);
     /* Whether this connection's commits wait for the disk (see tly_durability). */
@@ -124,6 +135,7 @@ struct tly_store {
     char *dsn;                 /* what the driver's connect() takes */
     pthread_key_t key;         /* this thread's struct sq_conn */
     char *sql_job_claim;       /* built once with drv->claim_lock; see store_jobs.c */
+    struct sq_work_sql *work_sql;  /* store_work.c: statements built with the driver's row locks */
     char *sql_export_rows[2];  /* built once with drv->list_agg; see store_exports.c */
     int key_ok;                /* key was created (for close after a failed open) */
     pthread_mutex_t combiner_mu;   /* guards the lazy start of combiner */
@@ -149,6 +161,9 @@ extern const size_t sq_table_count;
 
 /* store_work.c: stops the crowd-work write combiner, if started (tly_store_close). */
 void sq_combiner_stop(tly_store *st);
+/* store_work.c: builds / frees st->work_sql (tly_store_open / tly_store_close). */
+int sq_work_sql_build(tly_store *st);
+void sq_work_sql_free(struct sq_work_sql *sql);
 
 /* store_jobs.c: the claim statement with "@LOCK@" where drv->claim_lock goes. */
 extern const char sq_job_claim_template[];

@@ -151,7 +151,8 @@ int tly_store_open(const char *url, tly_store **out, tly_error *err)
     for (int i = 0; i < 2 && worker_ids; i++)
         st->sql_export_rows[i] = sq_substitute(sq_export_rows_template[i], "@WORKER_IDS@", worker_ids);
     free(worker_ids);
-    if (!st->dsn || !st->sql_job_claim || !st->sql_export_rows[0] || !st->sql_export_rows[1]) {
+    if (!st->dsn || !st->sql_job_claim || !st->sql_export_rows[0] || !st->sql_export_rows[1] ||
+        sq_work_sql_build(st) < 0) {
         tly_store_close(st);
         return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
     }
@@ -196,6 +197,7 @@ void tly_store_close(tly_store *st)
     }
     sq_copy_sql_free(st->copy_sql);   /* after the connections whose caches point into it */
     free(st->sql_job_claim);
+    sq_work_sql_free(st->work_sql);   /* after the connections, as copy_sql */
     free(st->sql_export_rows[0]);
     free(st->sql_export_rows[1]);
     free(st->dsn);

@@ -1,8 +1,9 @@
 /* store_work.c -- crowd work: leasing items to workers and recording judgments.
  *
- * Dispatch decides inside one write transaction (the store's writers are
- * serialized, and on PostgreSQL the chosen item row is locked with FOR UPDATE SKIP
- * LOCKED), so two workers can never both take an item's last free slot. The search
+ * Dispatch decides inside one write transaction, so two workers can never both
+ * take an item's last free slot: on SQLite because writers are serialised, on
+ * PostgreSQL -- where the combiners of several nodes run at once -- because every
+ * decision is taken on locked rows (the worker's, the item's; see dispatch_in_tx). The search
  * itself is optimistic: it runs first outside the transaction, on a snapshot that
  * blocks no writer, and the transaction only re-checks that one candidate (a few
  * index lookups) before leasing it; only if another worker took it meanwhile does
@@ -24,6 +25,10 @@
  * small transactions -- each paying BEGIN's locks, COMMIT's WAL writes and a
  * thread-to-thread handoff of the write lock -- with a few large ones.
  *
+ * Row locks never wait (NOWAIT, or SKIP LOCKED for a search), so combiners on
+ * different nodes cannot deadlock; an operation that meets a row another node holds
+ * is undone to its savepoint and runs again in the next batch (take_retries).
+ *
  * A judgment is recorded in the same transaction that checks its lease, marks the
  * assignment submitted and bumps the item's count, so an acknowledged judgment is
  * never half there, and the UNIQUE assignment_id makes a second one impossible.
@@ -34,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ASSIGNMENT_COLS \
     "a.id, a.project_id, a.item_id, a.worker_id, a.state, a.mode, a.leased_at, a.expires_at," \
@@ -76,27 +82,98 @@ int tly_store_assignment_get(tly_store *st, int64_t id, tly_assignment *out, tly
     " AND i.judged + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id"               \
     "   AND a.state = 'leased' AND a.expires_at > ?) < ? + i.extra"
 
+/* The two searches (labeling, then new) and the gold pick; ?s as in pick_item. */
+#define PICK_LABELING                                                                         \
+    "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'labeling'"                \
+    " AND i.judged < ? + i.extra" ELIGIBLE " ORDER BY i.judged DESC, i.batch_id, i.id LIMIT 1"
+#define PICK_NEW                                                                              \
+    "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'new'" ELIGIBLE             \
+    " ORDER BY i.batch_id, i.id LIMIT 1"
+#define PICK_GOLD                                                                             \
+    "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'gold'" UNSEEN              \
+    " ORDER BY (i.id * 2654435761 + ?) % 1000003, i.id LIMIT 1"
+
+/* Statements that lock rows, built once per store with the driver's row-lock
+ * suffixes; NULL fields when the driver needs no row locks (st->work_sql NULL). */
+struct sq_work_sql {
+    char *lock_worker;       /* the worker's users row: one decision per worker at a time */
+    char *get_assignment;    /* an assignment, its row locked, before its submission is checked */
+    char *lock_item;         /* an item's row, before its count changes */
+    char *try_item;          /* the same, skipping (no row) when another holds it */
+    char *pick_labeling, *pick_new;   /* the searches, skipping items others hold */
+};
+
+void sq_work_sql_free(struct sq_work_sql *w)
+{
+    if (!w)
+        return;
+    free(w->lock_worker);
+    free(w->get_assignment);
+    free(w->lock_item);
+    free(w->try_item);
+    free(w->pick_labeling);
+    free(w->pick_new);
+    free(w);
+}
+
+/* sql, then the driver's row lock, then tail ("NOWAIT", "SKIP LOCKED", "OF a NOWAIT"). */
+static char *locking(const char *sql, const char *lock, const char *tail)
+{
+    size_t n = strlen(sql) + strlen(lock) + strlen(tail) + 3;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s %s %s", sql, lock, tail);
+    return out;
+}
+
+int sq_work_sql_build(tly_store *st)
+{
+    const char *lock = st->drv->row_lock;
+    if (!lock)
+        return 0;
+    struct sq_work_sql *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    /* NOWAIT: a combiner never waits for a row, so combiners never deadlock; one
+     * that finds a row taken runs that operation again in its next batch. */
+    w->lock_worker = locking("SELECT id FROM users WHERE id = ?", lock, "NOWAIT");
+    /* OF a: the judgment side of the outer join is not locked (and need not be). */
+    w->get_assignment = locking("SELECT " ASSIGNMENT_COLS ASSIGNMENT_FROM "WHERE a.id = ?", lock, "OF a NOWAIT");
+    w->lock_item = locking("SELECT id FROM items WHERE id = ?", lock, "NOWAIT");
+    w->try_item = locking("SELECT id FROM items WHERE id = ?", lock, "SKIP LOCKED");
+    w->pick_labeling = locking(PICK_LABELING, lock, "SKIP LOCKED");
+    w->pick_new = locking(PICK_NEW, lock, "SKIP LOCKED");
+    if (!w->lock_worker || !w->get_assignment || !w->lock_item || !w->try_item || !w->pick_labeling ||
+        !w->pick_new) {
+        sq_work_sql_free(w);
+        return -1;
+    }
+    st->work_sql = w;
+    return 0;
+}
+
+/* Locks one row with a row_lock statement: 0 locked (or no such row: the caller's
+ * next read reports that), -1 error -- BUSY "row_locked" when another transaction
+ * holds it, which the combiner answers by running the operation again. */
+static int lock_row(tly_store *st, const char *sql, int64_t id, tly_error *err)
+{
+    return sq_int64(st, sql, NULL, err, "i", id) < 0 ? -1 : 0;
+}
+
+/* locked: inside a combiner transaction on a driver with row locks, where the
+ * search locks what it returns (skipping rows that others hold). */
 static int pick_item(tly_store *st, int64_t project_id, int64_t worker_id,
-                     const tly_dispatch_rules *rules, int64_t now, int64_t *item_id,
+                     const tly_dispatch_rules *rules, int64_t now, int locked, int64_t *item_id,
                      tly_error *err)
 {
     if (rules->gold)   /* a test question: any number of workers at once, each once */
-        return sq_int64(st,
-                        "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'gold'" UNSEEN
-                        " ORDER BY (i.id * 2654435761 + ?) % 1000003, i.id LIMIT 1",
-                        item_id, err, "iii", project_id, worker_id, worker_id * 40503);
-    int rc = sq_int64(st,
-                      "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'labeling'"
-                      " AND i.judged < ? + i.extra" ELIGIBLE
-                      " ORDER BY i.judged DESC, i.batch_id, i.id LIMIT 1",
-                      item_id, err, "iiiii", project_id, (int64_t)rules->overlap, worker_id, now,
-                      (int64_t)rules->overlap);
+        return sq_int64(st, PICK_GOLD, item_id, err, "iii", project_id, worker_id, worker_id * 40503);
+    int rc = sq_int64(st, locked ? st->work_sql->pick_labeling : PICK_LABELING, item_id, err, "iiiii", project_id,
+                      (int64_t)rules->overlap, worker_id, now, (int64_t)rules->overlap);
     if (rc != 1)
         return rc;
-    return sq_int64(st,
-                    "SELECT i.id FROM items i WHERE i.project_id = ? AND i.state = 'new'" ELIGIBLE
-                    " ORDER BY i.batch_id, i.id LIMIT 1",
-                    item_id, err, "iiii", project_id, worker_id, now, (int64_t)rules->overlap);
+    return sq_int64(st, locked ? st->work_sql->pick_new : PICK_NEW, item_id, err, "iiii", project_id, worker_id, now,
+                    (int64_t)rules->overlap);
 }
 
 /* The worker's unexpired lease in the project, if any: 0 found, 1 none, -1 error. */
@@ -173,23 +250,65 @@ static int lease(tly_store *st, int64_t project_id, int64_t worker_id, int64_t i
 }
 
 /* Inside the write transaction: everything is re-checked, so the outcome is as if
- * the whole search had run here; candidate (0 = none) only saves the search. */
+ * the whole search had run here; candidate (0 = none) only saves the search.
+ *
+ * With row locks (PostgreSQL: the combiners of several nodes run at once), every
+ * decision is taken on locked rows and read by a statement that started after the
+ * lock was granted -- under READ COMMITTED such a statement sees everything the
+ * previous holder committed. The worker's row guards the per-worker rules (one
+ * lease per project, the cap, never the same item twice); the item's row guards its
+ * free slots. A search locks what it returns and skips items other transactions
+ * hold; since its own eligibility subqueries ran on the snapshot taken before the
+ * lock, the item is checked once more after it. */
 static int dispatch_in_tx(tly_store *st, int64_t project_id, int64_t worker_id,
                           const tly_dispatch_rules *rules, int64_t now, int64_t candidate,
                           tly_assignment *out, tly_error *err)
 {
+    const struct sq_work_sql *w = st->work_sql;
+    if (w && lock_row(st, w->lock_worker, worker_id, err) < 0)
+        return -1;
     int rc = held_lease(st, project_id, worker_id, now, out, err);   /* asked again: same task */
     if (rc <= 0)
         return rc;
     if ((rc = capped(st, project_id, worker_id, rules, now, err)) != 0)
         return rc < 0 ? -1 : 1;
+    if (candidate && w && !rules->gold) {
+        int64_t got = 0;
+        if ((rc = sq_int64(st, w->try_item, &got, err, "i", candidate)) < 0)
+            return -1;
+        if (rc == 1)
+            candidate = 0;   /* another transaction is deciding on it: look elsewhere */
+    }
     if (candidate && (rc = still_eligible(st, candidate, worker_id, rules, now, err)) != 1) {
         if (rc < 0)
             return -1;
         candidate = 0;   /* taken meanwhile: search again, under the lock this time */
     }
-    if (!candidate && (rc = pick_item(st, project_id, worker_id, rules, now, &candidate, err)) != 0)
-        return rc;
+    /* Each stale find was taken meanwhile and committed; the next search's snapshot
+     * sees that, so it moves on. A few rounds, then let the combiner retry. */
+    for (int round = 0; !candidate; round++) {
+        if (round == 4)
+            return tly_fail(err, TLY_E_BUSY, "row_locked", "dispatch: items kept changing under the search");
+        if ((rc = pick_item(st, project_id, worker_id, rules, now, w != NULL, &candidate, err)) < 0)
+            return -1;
+        if (rc == 1 && w && !rules->gold) {
+            /* Nothing free that no one holds; if something is held, it may yet free
+             * up (another node's lease rolled back): ask again rather than say no work. */
+            int64_t held = 0;
+            if ((rc = pick_item(st, project_id, worker_id, rules, now, 0, &held, err)) < 0)
+                return -1;
+            if (rc == 0)
+                return tly_fail(err, TLY_E_BUSY, "row_locked", "dispatch: the free items are being decided on");
+        }
+        if (rc == 1)
+            return 1;
+        if (!w || rules->gold)
+            break;
+        if ((rc = still_eligible(st, candidate, worker_id, rules, now, err)) < 0)
+            return -1;
+        if (rc == 0)
+            candidate = 0;
+    }
     return lease(st, project_id, worker_id, candidate, rules, now, out, err);
 }
 
@@ -223,24 +342,29 @@ int sq_queue_aggregation(tly_store *st, int64_t project_id, int64_t now_ms, tly_
 int sq_item_count_judgment(tly_store *st, int64_t project_id, int64_t item_id, int overlap, int64_t now_ms,
                            tly_error *err)
 {
-    if (sq_exec(st,
-                "UPDATE items SET judged = judged + 1,"
-                " state = CASE WHEN judged + 1 >= ? + extra THEN 'labeled' ELSE 'labeling' END"
-                " WHERE id = ? AND state IN ('new', 'labeling')",
-                err, "ii", (int64_t)overlap, item_id) < 0)
+    int64_t labeled = 0;   /* RETURNING: one round trip, not an UPDATE and a SELECT */
+    if (sq_int64(st,
+                 "UPDATE items SET judged = judged + 1,"
+                 " state = CASE WHEN judged + 1 >= ? + extra THEN 'labeled' ELSE 'labeling' END"
+                 " WHERE id = ? AND state IN ('new', 'labeling') RETURNING state = 'labeled'",
+                 &labeled, err, "ii", (int64_t)overlap, item_id) < 0)
         return -1;
-    int rc = sq_int64(st, "SELECT 1 FROM items WHERE id = ? AND state = 'labeled'", NULL, err, "i", item_id);
-    if (rc < 0)
-        return -1;
-    return rc == 0 ? sq_queue_aggregation(st, project_id, now_ms, err) : 0;
+    return labeled ? sq_queue_aggregation(st, project_id, now_ms, err) : 0;
 }
 
 static int judgment_in_tx(tly_store *st, int64_t assignment_id, const char *answer_json,
                           int64_t duration_ms, int overlap, int correct, int64_t now_ms, int64_t *judgment_id,
                           tly_error *err)
 {
+    /* With row locks: the assignment's row, then (a work item) the item's, before
+     * anything is read that decides (see dispatch_in_tx). */
+    const struct sq_work_sql *w = st->work_sql;
     tly_assignment a;
-    if (tly_store_assignment_get(st, assignment_id, &a, err) < 0 || check_leased(&a, now_ms, err) < 0 ||
+    if ((w ? sq_one(st, w->get_assignment, read_assignment, clear_nothing, &a, sizeof a, "assignment", err, "i",
+                    assignment_id)
+           : tly_store_assignment_get(st, assignment_id, &a, err)) < 0 ||
+        check_leased(&a, now_ms, err) < 0 ||
+        (w && !a.gold && lock_row(st, w->lock_item, a.item_id, err) < 0) ||
         sq_insert(st,
                   "INSERT INTO judgments (assignment_id, project_id, item_id, worker_id, answer, duration_ms,"
                   " created_at, gold, correct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -269,6 +393,7 @@ typedef struct work_op {
     tly_assignment out;
     int64_t judgment_id;
     int done;
+    int tries;               /* runs that failed on rows another transaction held */
     struct work_op *next;
 } work_op;
 
@@ -294,23 +419,29 @@ static int run_op(tly_store *st, work_op *op)
 static void run_batch(tly_store *st, work_op *list)
 {
     tly_error err;
-    if (tly_store_begin(st, &err) < 0) {
+    tly_sql_conn *c = sq_conn(st, &err);
+    int begun = !c ? -1 : st->drv->begin_concurrent ? st->drv->begin_concurrent(c, &err) : st->drv->begin(c, &err);
+    if (begun < 0) {
         for (work_op *op = list; op; op = op->next) {
             op->rc = -1;
             op->err = err;
         }
         return;
     }
+    /* The end of one operation's savepoint and the start of the next go to the
+     * database as one round trip. */
+    int open = 0;
     for (work_op *op = list; op; op = op->next) {
-        if (sq_exec(st, "SAVEPOINT op", &op->err, "") < 0) {
+        if (!open && st->drv->exec(c, "SAVEPOINT op", &op->err) < 0) {
             op->rc = -1;
             continue;
         }
         op->rc = run_op(st, op);
+        const char *end = op->rc < 0 ? (op->next ? "ROLLBACK TO op; RELEASE op; SAVEPOINT op" : "ROLLBACK TO op; RELEASE op")
+                                     : (op->next ? "RELEASE op; SAVEPOINT op" : "RELEASE op");
         tly_error ignore;
-        if (op->rc < 0)
-            sq_exec(st, "ROLLBACK TO op", &ignore, "");
-        sq_exec(st, "RELEASE op", &ignore, "");
+        open = st->drv->exec(c, end, &ignore) == 0 && op->next;
+        /* A failure here leaves the transaction failed: its commit reports it. */
     }
     if (tly_store_commit(st, &err) < 0) {
         tly_store_rollback(st);
@@ -320,6 +451,45 @@ static void run_batch(tly_store *st, work_op *list)
                 op->err = err;
             }
     }
+}
+
+/* An operation that failed only because another node's transaction held a row it
+ * needed (row_locked), or whose batch was chosen as a deadlock victim, is run again
+ * in the next batch: the requester waits a little longer instead of getting a 503.
+ * Not after a lost connection: the batch may have committed. */
+#define RETRY_MAX 400
+
+static int retry_worthy(work_op *op)
+{
+    return op->rc < 0 && op->err.status == TLY_E_BUSY &&
+           (strcmp(op->err.code, "row_locked") == 0 || strcmp(op->err.code, "serialization_failure") == 0) &&
+           op->tries++ < RETRY_MAX;
+}
+
+/* Moves the operations to run again out of *list (order kept) and returns them. */
+static work_op *take_retries(work_op **list)
+{
+    work_op *again = NULL, **again_end = &again, **keep = list;
+    while (*keep) {
+        work_op *op = *keep;
+        if (retry_worthy(op)) {
+            *keep = op->next;
+            op->next = NULL;
+            op->rc = 0;
+            memset(&op->err, 0, sizeof op->err);
+            *again_end = op;
+            again_end = &op->next;
+        } else {
+            keep = &op->next;
+        }
+    }
+    return again;
+}
+
+static void retry_pause(void)
+{
+    struct timespec ts = {0, 300 * 1000};
+    nanosleep(&ts, NULL);
 }
 
 static void *combiner_main(void *arg)
@@ -335,12 +505,28 @@ static void *combiner_main(void *arg)
         cb->head = cb->tail = NULL;
         pthread_mutex_unlock(&cb->mu);
         run_batch(cb->st, list);
+        work_op *again = take_retries(&list);
         pthread_mutex_lock(&cb->mu);
         for (work_op *op = list, *next; op; op = next) {
             next = op->next;
             op->done = 1;
         }
         pthread_cond_broadcast(&cb->done);
+        if (again) {   /* first in the next batch, in their order */
+            int alone = !cb->head;
+            work_op *last = again;
+            while (last->next)
+                last = last->next;
+            last->next = cb->head;
+            cb->head = again;
+            if (!cb->tail)
+                cb->tail = last;
+            if (alone) {   /* give the holder of the rows a moment to commit */
+                pthread_mutex_unlock(&cb->mu);
+                retry_pause();
+                pthread_mutex_lock(&cb->mu);
+            }
+        }
     }
     pthread_mutex_unlock(&cb->mu);
     return NULL;
@@ -394,8 +580,14 @@ static int combine(tly_store *st, work_op *op, tly_error *err)
 {
     struct sq_combiner *cb = combiner_get(st);
     if (!cb) {
-        op->next = NULL;
-        run_batch(st, op);
+        for (;;) {
+            op->next = NULL;
+            run_batch(st, op);
+            work_op *list = op;
+            if (!take_retries(&list))
+                break;
+            retry_pause();
+        }
     } else {
         pthread_mutex_lock(&cb->mu);
         op->next = NULL;
@@ -425,7 +617,7 @@ int tly_store_dispatch(tly_store *st, int64_t project_id, int64_t worker_id,
     if ((rc = capped(st, project_id, worker_id, rules, now_ms, err)) != 0)
         return rc < 0 ? -1 : 1;
     int64_t candidate = 0;
-    if ((rc = pick_item(st, project_id, worker_id, rules, now_ms, &candidate, err)) < 0)
+    if ((rc = pick_item(st, project_id, worker_id, rules, now_ms, 0, &candidate, err)) < 0)
         return -1;
     if (rc == 1)
         return 1;   /* nothing eligible in the snapshot; a new item would make a new request */
