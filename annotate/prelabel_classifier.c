@@ -20,10 +20,13 @@
  *      on get the answer without a score (-1): a score there would flatter the model
  *      in the calibration pairs. Held-out items keep honest scores, so the pairs the
  *      target_accuracy threshold needs exist as soon as the model does.
- *   4. At each refit the model's predictions on fresh items (new, never judged, not
- *      routed) are dropped (tly_store_classifier_refresh), so the better model gets
- *      another look at everything nobody has worked on yet: items the old model was
- *      unsure about are routed now if the new one is confident.
+ *   4. After each refit the model's predictions on fresh items (new, never judged, not
+ *      routed; confirm steps nobody has started are made fresh again) are dropped
+ *      (tly_store_classifier_forget_fresh) and a run is queued, so the better model
+ *      gets another look at everything nobody has worked on yet: items the old model
+ *      was unsure about are routed now if the new one is confident. Not before the
+ *      fit: unpredicted fresh items are the crowd's, which would label the next ones
+ *      in line in full while the fit runs.
  * Nothing here runs on the judgment submit path: the trigger rides on the
  * aggregation job, which already runs after judgments.
  */
@@ -410,6 +413,16 @@ static int predict(const tly_model *m, const tly_project *p, const tly_item *ite
                 have = 1;
                 trained_on = rep.trained_on;
                 none_held_out = rep.heldout_rows == 0;
+                /* The new weights get another look at everything nobody has started
+                 * (step 4 above): their old predictions go, and a run is queued for
+                 * them (this one's list of items was taken before the fit). */
+                if (tly_store_begin(st, err) < 0)
+                    goto out;
+                if (tly_store_classifier_forget_fresh(st, m->id, p->id, err) < 0 ||
+                    tly_store_queue_prelabel(st, p->id, 0, err) < 0 || tly_store_commit(st, err) < 0) {
+                    tly_store_rollback(st);
+                    goto out;
+                }
             }
         }
     }

@@ -68,13 +68,18 @@ static const field acceptance_fields[] = {
 };
 static const field prelabel_fields[] = {
     {"show", T_BOOL, 0, 1, 0}, {"auto_accept", T_NUM, 0, 1, 0.95}, {"verify_rate", T_NUM, 0, 1, 0.1},
-    /* > 0: derive auto_accept from the items humans finished, as the lowest score at
-     * which the model's answers were this accurate (at least min_calibration of them). */
+    /* > 0: derive auto_accept from the items humans finished (at least min_calibration
+     * of them): the lowest score down to which the model's answers are estimated to be
+     * this accurate, and no less accurate than the crowd's (annotate/prelabel.c). */
     {"target_accuracy", T_NUM, 0, 1, 0}, {"min_calibration", T_INT, 1, 1000000, 30},
     /* The built-in image classifier: accepted labels before its first fit (and per
      * option), and the growth of the labelled set that makes it fit again. */
     {"min_train", T_INT, 10, 1000000, 200}, {"min_per_class", T_INT, 1, 100000, 5},
     {"retrain_growth", T_NUM, 0.01, 10, 0.2},
+    /* > 0: predictions from this score up to the auto-accept threshold go to the
+     * confirm step (one worker; agreeing finishes the item, disagreeing sends it to
+     * normal labeling: annotate/prelabel.c route). */
+    {"verify_from", T_NUM, 0, 1, 0},
     {NULL, T_INT, 0, 0, 0},
 };
 

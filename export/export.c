@@ -216,7 +216,19 @@ typedef struct {
 /* "00000042-photo": stable, unique (the id), safe in every file system. */
 static void make_stem(int64_t id, const char *name, char *out, size_t outsz)
 {
-    int n = snprintf(out, outsz, "%08lld-", (long long)id);
+    int n;
+    if (id >= 0 && id < 100000000000000000LL && outsz > 20) {   /* "%08lld-" without printf, per item */
+        char tmp[20];
+        int k = 0;
+        for (uint64_t u = (uint64_t)id; u || k < 8; u /= 10)
+            tmp[k++] = (char)('0' + u % 10);
+        for (n = 0; n < k; n++)
+            out[n] = tmp[k - 1 - n];
+        out[n++] = '-';
+        out[n] = 0;
+    } else {
+        n = snprintf(out, outsz, "%08lld-", (long long)id);
+    }
     const char *dot = strrchr(name, '.');
     size_t len = dot && dot != name ? (size_t)(dot - name) : strlen(name);
     for (size_t i = 0; i < len && (size_t)n + 1 < outsz && i < 80; i++) {
@@ -238,6 +250,17 @@ static void make_ext(const char *name, json_t *media, char *out, size_t outsz)
     } else {
         snprintf(out, outsz, "%s", fmt && strcmp(fmt, "jpeg") == 0 ? "jpg" : fmt ? fmt : "bin");
     }
+}
+
+/* Appends s at *n in out as snprintf would (truncated, NUL-terminated). */
+static void cat(char *out, size_t outsz, size_t *n, const char *s)
+{
+    size_t len = strlen(s);
+    if (*n + len >= outsz)
+        len = *n + 1 < outsz ? outsz - 1 - *n : 0;
+    memcpy(out + *n, s, len);
+    *n += len;
+    out[*n] = 0;
 }
 
 /* The split of an item: a hash of its content and the seed, so it never changes. */
@@ -289,6 +312,17 @@ static json_t *annotators(const tly_project *p, const char *ids)
     return a;
 }
 
+/* A stored JSON column as a view (export/jsonview.h), refused as the store refuses a
+ * corrupt column it parses (sq_col_json). NULL text: no value. */
+static int view_of(const char *text, int col, tly_jv_doc *doc, tly_jv *view, tly_error *err)
+{
+    const char *why = NULL;
+    memset(view, 0, sizeof *view);
+    if (text && tly_jv_parse_doc(doc, text, strlen(text), view, &why) < 0)
+        return tly_fail(err, TLY_E_IO, "corrupt_row", "stored JSON in column %d: %s", col, why ? why : "invalid");
+    return 0;
+}
+
 static int on_row(const tly_export_row *row, void *arg)
 {
     job *j = arg;
@@ -317,12 +351,26 @@ static int on_row(const tly_export_row *row, void *arg)
             return 0;   /* no class: not in a class folder */
         snprintf(media_path, sizeof media_path, "%s/%s/%s.%s", split ? split : "all", cls, stem, ext);
     } else {
-        const char *dir = strcmp(j->p.media, "audio") == 0 ? "audio" : "images";
-        if (split)
-            snprintf(media_path, sizeof media_path, "%s/%s/%s.%s", dir, split, stem, ext);
-        else
-            snprintf(media_path, sizeof media_path, "%s/%s.%s", dir, stem, ext);
+        /* "dir[/split]/stem.ext", by hand: snprintf per item showed in profiles. */
+        size_t n = 0;
+        media_path[0] = 0;
+        cat(media_path, sizeof media_path, &n, strcmp(j->p.media, "audio") == 0 ? "audio/" : "images/");
+        if (split) {
+            cat(media_path, sizeof media_path, &n, split);
+            cat(media_path, sizeof media_path, &n, "/");
+        }
+        cat(media_path, sizeof media_path, &n, stem);
+        cat(media_path, sizeof media_path, &n, ".");
+        cat(media_path, sizeof media_path, &n, ext);
     }
+    tly_jv_doc answer_doc, detail_doc;   /* the views' container ends (jsonview.h) */
+    if (j->w->raw_answers && (view_of(row->answer_text, 6, &answer_doc, &it.answer_view, &j->err) < 0 ||
+                              view_of(row->detail_text, 9, &detail_doc, &it.detail_view, &j->err) < 0)) {
+        j->failed = 1;
+        return -1;
+    }
+    if (j->w->raw_answers)
+        it.answer = it.detail = NULL;   /* parsed only for a label filter; writers read the views */
     it.annotators = annotators(&j->p, row->worker_ids);
     int rc = j->w->item(j->state, &j->ctx, &it, j->out, j->pass, &j->err);
     if (rc == 0 && j->pass == 0 && j->ctx.with_media)
@@ -346,6 +394,8 @@ static int run_pass(job *j, tly_error *err)
     /* A label filter reads every answer; otherwise a pass may do without them. */
     j->filter.without_answer = !j->label && ((j->w->answerless_passes >> j->pass) & 1u);
     j->filter.with_workers = j->w->uses_annotators;
+    /* Writers that read the stored text need no jansson tree (unless the label filter does). */
+    j->filter.raw_json = j->w->raw_answers && !j->label;
     if (j->w->begin(&j->state, &j->ctx, j->out, j->pass, err) < 0)
         return -1;
     for (;;) {
@@ -637,6 +687,7 @@ static int stratify(job *j, tly_error *err)
     f.split_key = j->split_key;
     f.unassigned_only = 1;
     f.without_answer = 0;
+    f.raw_json = 0;   /* class_of reads the parsed answer */
     int rc = 0;
     for (;;) {
         /* Each page in its own transaction: assignments are decided once and kept. */
@@ -762,6 +813,21 @@ int tly_export_run(tly_store *st, tly_blob_store *blobs, const char *exports_dir
     snprintf(kept, sizeof kept, "%s/%lld.manifest.jsonl", exports_dir, (long long)id);
     if (rename(from, kept) < 0) {
         tly_fail(err, TLY_E_IO, "export_io", "cannot keep the manifest: %s", strerror(errno));
+        goto out;
+    }
+    /* Artifact and manifest go to the blob store, named by the SHA-256s the record
+     * already carries, before the export is marked done: any node then serves the
+     * download, and the same dataset is stored once. Moved, not copied, where the
+     * store is a local directory on this file system. */
+    char artifact[4096];
+    tly_export_paths(exports_dir, &j.rec, artifact, kept, sizeof artifact);
+    tly_error put_err;
+    if (tly_blob_put_file(blobs, artifact, j.rec.artifact_sha256, 1, NULL, &put_err) < 0 ||
+        tly_blob_put_file(blobs, kept, j.rec.sha256, 1, NULL, &put_err) < 0) {
+        unlink(artifact);
+        unlink(kept);
+        /* Retried like any I/O trouble (the blob store may be unreachable a while). */
+        tly_fail(err, TLY_E_IO, "export_io", "cannot store the export in the blob store: %s", put_err.message);
         goto out;
     }
     if (tly_store_export_finish(st, &j.rec, err) < 0)

@@ -34,10 +34,14 @@
 int tly_export_create(tly_store *st, int64_t project_id, const tly_user *user, json_t *body, tly_export_rec *out,
                       tly_error *err);
 
-/* Runs export `id` (the job): writes DATA/exports/<artifact> and records it. */
+/* Runs export `id` (the job): writes the artifact and manifest under exports_dir
+ * (this node's work space), moves both into the blob store (the artifact named by
+ * artifact_sha256, the manifest by the version's sha256, so every node can serve
+ * them), and records the export as done. */
 int tly_export_run(tly_store *st, tly_blob_store *blobs, const char *exports_dir, int64_t id, tly_error *err);
 
-/* Where a done export's files are: the artifact, and "<id>.manifest.jsonl". */
+/* Where an export's files are while it is written, and where exports finished before
+ * artifacts moved to the blob store still are: the artifact, "<id>.manifest.jsonl". */
 void tly_export_paths(const char *exports_dir, const tly_export_rec *e, char *artifact, char *manifest, size_t sz);
 
 /* The API's export object, with live progress while this process runs it. */

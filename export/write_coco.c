@@ -10,8 +10,10 @@
  *   items, "annotations/instances_<split>.json" (a split file is opened when its
  *   first image arrives, so an empty split has no file; without a split the one file
  *   is opened up front, so an empty export is still a valid, empty COCO file).
- * - Two passes, memory O(1) per file: pass 0 writes the head and the "images" array
- *   of every file, pass 1 the "annotations"; the files stay open in between.
+ * - One pass, memory O(1) per file: each item's image goes into the file, its
+ *   annotations into a scratch file (tly_export_scratch), appended after the last
+ *   image. A second pass over the store (as this writer once did) cost more than
+ *   writing the annotations twice through the page cache.
  * - "info" has no date (the bytes must not depend on when the export ran):
  *   description = the project's name, contributor "Tally", version "1.0".
  * - categories: ids 1, 2, ... in template order over the bbox, polygon and keypoints
@@ -52,14 +54,30 @@ typedef struct {
 
 typedef struct {
     tly_export_file *f;
+    tly_export_file *ann;   /* the "annotations" section, until the images are done */
     int64_t images;      /* written so far (for the commas) */
     int64_t next_ann;    /* the next annotation id */
 } coco_file;
+
+enum { K_BBOX, K_POLYGON, K_KEYPOINTS };
+
+/* A shape control of the template, looked up once rather than per item. */
+typedef struct {
+    json_t *def;          /* borrowed from the template */
+    const char *name;
+    int kind;             /* K_* */
+    int by_label;         /* has "labels": a shape's category is its label, else the control */
+} control;
 
 typedef struct {
     json_t *categories;   /* the "categories" array */
     category *by_name;    /* sorted by name */
     size_t ncat;
+    control *controls;    /* the template's shape controls, in order */
+    size_t ncontrols;
+    json_t *media;        /* the media object media_text was made from (a reference held, */
+    char media_text[128]; /* so its address cannot come back as another): ,"width":W,"height":H} */
+    size_t media_len;
     coco_file files[SLOTS];
 } coco_state;
 
@@ -129,34 +147,47 @@ static int build_categories(coco_state *s, const tly_export_context *ctx, tly_er
     return 0;
 }
 
-/* The category id of a shape of control def (0 with err set if unknown). */
-static int64_t category_of(const coco_state *s, json_t *def, json_t *shape, const tly_export_item *it,
+/* The category id of a shape of control ctl (0 with err set if unknown). */
+static int64_t category_of(const coco_state *s, const control *ctl, tly_jv label, const tly_export_item *it,
                            tly_error *err)
 {
-    const char *name = json_is_array(json_object_get(def, "labels"))
-                           ? json_string_value(json_object_get(shape, "label"))
-                           : json_string_value(json_object_get(def, "name"));
-    category key = {name, 0}, *hit = NULL;
-    if (name && s->ncat)
-        hit = bsearch(&key, s->by_name, s->ncat, sizeof *s->by_name, cmp_category);
-    if (!hit) {
-        tly_fail(err, TLY_E_UNPROCESSABLE, "unknown_label",
-                 "item %lld: control '%s': label '%s' is not in the template",
-                 (long long)it->item_id, json_string_value(json_object_get(def, "name")), name ? name : "(none)");
-        return 0;
+    int by_label = ctl->by_label;
+    const char *cname = ctl->name;
+    if (by_label && label.type == TLY_JV_STRING) {
+        size_t lo = 0, hi = s->ncat;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = tly_jv_string_cmp(label, s->by_name[mid].name);
+            if (c == 0)
+                return s->by_name[mid].id;
+            if (c < 0)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+    } else if (!by_label && cname) {
+        category key = {cname, 0};
+        category *hit = s->ncat ? bsearch(&key, s->by_name, s->ncat, sizeof *s->by_name, cmp_category) : NULL;
+        if (hit)
+            return hit->id;
     }
-    return hit->id;
-}
-
-static int put_num(tly_export_file *f, double v, tly_error *err)
-{
-    char b[32];
-    tly_export_num(v, b, sizeof b);
-    return tly_export_puts(f, b, err);
+    char name[256] = "(none)";
+    if (by_label && label.type == TLY_JV_STRING)
+        tly_jv_string(label, name, sizeof name);
+    else if (!by_label && cname)
+        snprintf(name, sizeof name, "%s", cname);
+    tly_fail(err, TLY_E_UNPROCESSABLE, "unknown_label", "item %lld: control '%s': label '%s' is not in the template",
+             (long long)it->item_id, cname, name);
+    return 0;
 }
 
 static int put_string(tly_export_file *f, const char *s, tly_error *err)
 {
+    size_t n = 0;
+    while (s && s[n] && (unsigned char)s[n] < 0x80)
+        n++;
+    if (s && !s[n])   /* ASCII (every path Tally makes): nothing to check */
+        return tly_export_json_string(f, s, n, err);
     json_t *j = json_string(s ? s : "");
     if (!j)
         return tly_fail(err, TLY_E_INVALID, "invalid_result", "a string is not valid UTF-8");
@@ -174,7 +205,7 @@ static int open_file(coco_state *s, const tly_export_context *ctx, tly_export_ou
         snprintf(path, sizeof path, "annotations/instances_%s.json", split);
     else
         snprintf(path, sizeof path, "annotations/instances.json");
-    if (!(cf->f = tly_export_open(out, path, err)))
+    if (!(cf->f = tly_export_open(out, path, err)) || !(cf->ann = tly_export_scratch(out, err)))
         return -1;
     cf->next_ann = 1;
     json_t *info = json_pack("{s:s,s:s,s:s,s:s}", "description", ctx->project_name ? ctx->project_name : "",
@@ -200,55 +231,95 @@ static int coco_begin(void **state, const tly_export_context *ctx, tly_export_ou
     *state = s;
     if (build_categories(s, ctx, err) < 0)
         return -1;
+    json_t *controls = json_object_get(ctx->template_json, "controls"), *def;
+    size_t i;
+    if (json_array_size(controls) && !(s->controls = calloc(json_array_size(controls), sizeof *s->controls)))
+        return tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+    json_array_foreach(controls, i, def) {
+        const char *type = json_string_value(json_object_get(def, "type"));
+        const char *cname = json_string_value(json_object_get(def, "name"));
+        if (!tly_export_is_shape_control(type) || !cname)
+            continue;
+        s->controls[s->ncontrols++] = (control){
+            .def = def, .name = cname, .by_label = json_is_array(json_object_get(def, "labels")),
+            .kind = strcmp(type, "bbox") == 0 ? K_BBOX : strcmp(type, "polygon") == 0 ? K_POLYGON : K_KEYPOINTS};
+    }
     return ctx->has_split ? 0 : open_file(s, ctx, out, NULL, &s->files[0], err);
 }
 
-static int write_image(coco_file *cf, const tly_export_item *it, tly_error *err)
+static int write_image(coco_state *s, coco_file *cf, const tly_export_item *it, tly_error *err)
 {
-    double w = json_number_value(json_object_get(it->media, "width"));
-    double h = json_number_value(json_object_get(it->media, "height"));
-    return tly_export_puts(cf->f, cf->images++ ? ",\n{\"id\":" : "\n{\"id\":", err) < 0 ||
-                   put_num(cf->f, (double)(it->index + 1), err) < 0 ||
-                   tly_export_puts(cf->f, ",\"file_name\":", err) < 0 || put_string(cf->f, it->media_path, err) < 0 ||
-                   tly_export_puts(cf->f, ",\"width\":", err) < 0 || put_num(cf->f, w, err) < 0 ||
-                   tly_export_puts(cf->f, ",\"height\":", err) < 0 || put_num(cf->f, h, err) < 0 ||
-                   tly_export_puts(cf->f, "}", err) < 0
-               ? -1
-               : 0;
+    if (!s->media || it->media != s->media) {   /* items mostly share one media object (store_exports.c) */
+        char *p = s->media_text;
+        TLY_EXPORT_LIT(p, ",\"width\":");
+        p = tly_export_num_at(p, json_number_value(json_object_get(it->media, "width")));
+        TLY_EXPORT_LIT(p, ",\"height\":");
+        p = tly_export_num_at(p, json_number_value(json_object_get(it->media, "height")));
+        *p++ = '}';
+        s->media_len = (size_t)(p - s->media_text);
+        json_decref(s->media);
+        s->media = it->media ? json_incref(it->media) : NULL;
+    }
+    char buf[128], *p = buf;
+    if (cf->images++)
+        TLY_EXPORT_LIT(p, ",\n{\"id\":");
+    else
+        TLY_EXPORT_LIT(p, "\n{\"id\":");
+    p = tly_export_num_at(p, (double)(it->index + 1));
+    TLY_EXPORT_LIT(p, ",\"file_name\":");
+    if (tly_export_write(cf->f, buf, (size_t)(p - buf), err) < 0 || put_string(cf->f, it->media_path, err) < 0)
+        return -1;
+    return tly_export_write(cf->f, s->media_text, s->media_len, err);
 }
 
-/* The start of an annotation, up to and including "category_id". */
-static int ann_head(coco_file *cf, const tly_export_item *it, int64_t cat, tly_error *err)
+/* An annotation's pieces are assembled in a local buffer and written at once (a
+ * write call per token showed in profiles). Each fixed piece below needs at most
+ * 256 bytes: numbers are at most 40. */
+#define PIECE 256
+
+/* The start of an annotation, up to and including "category_id", at p. */
+static char *ann_head(char *p, coco_file *cf, const tly_export_item *it, int64_t cat)
 {
-    return tly_export_puts(cf->f, cf->next_ann > 1 ? ",\n{\"id\":" : "\n{\"id\":", err) < 0 ||
-                   put_num(cf->f, (double)cf->next_ann++, err) < 0 ||
-                   tly_export_puts(cf->f, ",\"image_id\":", err) < 0 ||
-                   put_num(cf->f, (double)(it->index + 1), err) < 0 ||
-                   tly_export_puts(cf->f, ",\"category_id\":", err) < 0 || put_num(cf->f, (double)cat, err) < 0
-               ? -1
-               : 0;
+    if (cf->next_ann > 1)
+        TLY_EXPORT_LIT(p, ",\n{\"id\":");
+    else
+        TLY_EXPORT_LIT(p, "\n{\"id\":");
+    p = tly_export_num_at(p, (double)cf->next_ann++);
+    TLY_EXPORT_LIT(p, ",\"image_id\":");
+    p = tly_export_num_at(p, (double)(it->index + 1));
+    TLY_EXPORT_LIT(p, ",\"category_id\":");
+    return tly_export_num_at(p, (double)cat);
 }
 
-/* ,"bbox":[x,y,w,h],"area":a,"iscrowd":0 */
-static int ann_box(coco_file *cf, double x, double y, double w, double h, double area, tly_error *err)
+/* ,"bbox":[x,y,w,h],"area":a,"iscrowd":0 at p. */
+static char *ann_box(char *p, double x, double y, double w, double h, double area)
 {
-    return tly_export_puts(cf->f, ",\"bbox\":[", err) < 0 || put_num(cf->f, x, err) < 0 ||
-                   tly_export_puts(cf->f, ",", err) < 0 || put_num(cf->f, y, err) < 0 ||
-                   tly_export_puts(cf->f, ",", err) < 0 || put_num(cf->f, w, err) < 0 ||
-                   tly_export_puts(cf->f, ",", err) < 0 || put_num(cf->f, h, err) < 0 ||
-                   tly_export_puts(cf->f, "],\"area\":", err) < 0 || put_num(cf->f, area, err) < 0 ||
-                   tly_export_puts(cf->f, ",\"iscrowd\":0", err) < 0
-               ? -1
-               : 0;
+    TLY_EXPORT_LIT(p, ",\"bbox\":[");
+    p = tly_export_num_at(p, x);
+    *p++ = ',';
+    p = tly_export_num_at(p, y);
+    *p++ = ',';
+    p = tly_export_num_at(p, w);
+    *p++ = ',';
+    p = tly_export_num_at(p, h);
+    TLY_EXPORT_LIT(p, "],\"area\":");
+    p = tly_export_num_at(p, area);
+    TLY_EXPORT_LIT(p, ",\"iscrowd\":0");
+    return p;
 }
 
-/* ,"score":c} */
-static int ann_tail(coco_file *cf, const tly_export_item *it, tly_error *err)
+/* ,"score":c} at p. */
+static char *ann_tail(char *p, const tly_export_item *it)
 {
-    return tly_export_puts(cf->f, ",\"score\":", err) < 0 || put_num(cf->f, it->confidence, err) < 0 ||
-                   tly_export_puts(cf->f, "}", err) < 0
-               ? -1
-               : 0;
+    TLY_EXPORT_LIT(p, ",\"score\":");
+    p = tly_export_num_at(p, it->confidence);
+    *p++ = '}';
+    return p;
+}
+
+static int put_buf(tly_export_file *f, const char *buf, const char *end, tly_error *err)
+{
+    return tly_export_write(f, buf, (size_t)(end - buf), err);
 }
 
 static int bad_shape(const tly_export_item *it, json_t *def, size_t i, tly_error *err)
@@ -257,67 +328,97 @@ static int bad_shape(const tly_export_item *it, json_t *def, size_t i, tly_error
 }
 
 /* [x, y] into *x, *y; 0 or -1. */
-static int point_xy(json_t *pt, double *x, double *y)
+static int point_xy(tly_jv pt, double *x, double *y)
 {
-    if (!json_is_array(pt) || json_array_size(pt) != 2 || !json_is_number(json_array_get(pt, 0)) ||
-        !json_is_number(json_array_get(pt, 1)))
+    tly_jv_iter k = tly_jv_iter_of(pt);
+    tly_jv vx, vy, more;
+    if (pt.type != TLY_JV_ARRAY || !tly_jv_next(&k, &vx) || !tly_jv_next(&k, &vy) || tly_jv_next(&k, &more) ||
+        !tly_jv_is_number(vx) || !tly_jv_is_number(vy))
         return -1;
-    *x = json_number_value(json_array_get(pt, 0));
-    *y = json_number_value(json_array_get(pt, 1));
+    *x = tly_jv_number(vx);
+    *y = tly_jv_number(vy);
     return 0;
 }
 
-static int write_bbox(coco_file *cf, const tly_export_item *it, json_t *shape, int64_t cat, tly_error *err)
+enum { F_LABEL, F_X, F_Y, F_W, F_H, F_POINTS, NFIELDS };
+
+/* The members of a shape that the writer reads, in one walk over it (the last of
+ * duplicate keys, as everywhere). */
+static void shape_fields(tly_jv shape, tly_jv *field)
 {
-    double x = json_number_value(json_object_get(shape, "x")), y = json_number_value(json_object_get(shape, "y"));
-    double w = json_number_value(json_object_get(shape, "w")), h = json_number_value(json_object_get(shape, "h"));
-    return ann_head(cf, it, cat, err) < 0 || ann_box(cf, x, y, w, h, w * h, err) < 0 ||
-                   tly_export_puts(cf->f, ",\"segmentation\":[]", err) < 0 || ann_tail(cf, it, err) < 0
-               ? -1
-               : 0;
+    static const char *const names[NFIELDS] = {"label", "x", "y", "w", "h", "points"};
+    tly_jv_iter it = tly_jv_iter_of(shape);
+    tly_jv key, val;
+    memset(field, 0, NFIELDS * sizeof *field);
+    while (tly_jv_next_member(&it, &key, &val)) {
+        int k = tly_jv_key_index(key, names, NFIELDS);
+        if (k >= 0)
+            field[k] = val;
+    }
 }
 
-static int write_polygon(coco_file *cf, const tly_export_item *it, json_t *def, size_t i, json_t *shape, int64_t cat,
+static int write_bbox(coco_file *cf, const tly_export_item *it, const tly_jv *field, int64_t cat, tly_error *err)
+{
+    double x = tly_jv_number(field[F_X]), y = tly_jv_number(field[F_Y]);
+    double w = tly_jv_number(field[F_W]), h = tly_jv_number(field[F_H]);
+    char buf[4 * PIECE], *p = ann_box(ann_head(buf, cf, it, cat), x, y, w, h, w * h);
+    TLY_EXPORT_LIT(p, ",\"segmentation\":[]");
+    return put_buf(cf->ann, buf, ann_tail(p, it), err);
+}
+
+static int write_polygon(coco_file *cf, const tly_export_item *it, json_t *def, size_t i, tly_jv pts, int64_t cat,
                          tly_error *err)
 {
-    json_t *pts = json_object_get(shape, "points");
-    size_t n = json_array_size(pts);
     double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, twice = 0;
-    if (n < 3)
-        return bad_shape(it, def, i, err);
-    for (size_t k = 0; k < n; k++) {
-        double x, y, xn, yn;
-        if (point_xy(json_array_get(pts, k), &x, &y) < 0 || point_xy(json_array_get(pts, (k + 1) % n), &xn, &yn) < 0)
+    double fx = 0, fy = 0, px = 0, py = 0, x, y;
+    size_t n = 0;
+    tly_jv pt;
+    /* One walk: each point closes the previous edge; the last edge (back to the first
+     * point) comes after, so the shoelace sum adds its terms in point order. */
+    for (tly_jv_iter k = tly_jv_iter_of(pts); tly_jv_next(&k, &pt); n++) {
+        if (point_xy(pt, &x, &y) < 0)
             return bad_shape(it, def, i, err);
-        twice += x * yn - xn * y;   /* shoelace */
+        if (n)
+            twice += px * y - x * py;   /* shoelace */
+        else
+            fx = x, fy = y;
+        px = x, py = y;
         x0 = fmin(x0, x), y0 = fmin(y0, y), x1 = fmax(x1, x), y1 = fmax(y1, y);
     }
-    if (ann_head(cf, it, cat, err) < 0 || ann_box(cf, x0, y0, x1 - x0, y1 - y0, fabs(twice) / 2, err) < 0 ||
-        tly_export_puts(cf->f, ",\"segmentation\":[[", err) < 0)
+    if (pts.type != TLY_JV_ARRAY || n < 3)
+        return bad_shape(it, def, i, err);
+    twice += px * fy - fx * py;
+    char buf[4 * PIECE], *p = ann_box(ann_head(buf, cf, it, cat), x0, y0, x1 - x0, y1 - y0, fabs(twice) / 2);
+    TLY_EXPORT_LIT(p, ",\"segmentation\":[[");
+    if (put_buf(cf->ann, buf, p, err) < 0)
         return -1;
-    for (size_t k = 0; k < n; k++) {
-        double x, y;
-        point_xy(json_array_get(pts, k), &x, &y);
-        if ((k && tly_export_puts(cf->f, ",", err) < 0) || put_num(cf->f, x, err) < 0 ||
-            tly_export_puts(cf->f, ",", err) < 0 || put_num(cf->f, y, err) < 0)
+    n = 0;
+    for (tly_jv_iter k = tly_jv_iter_of(pts); tly_jv_next(&k, &pt); n++) {
+        point_xy(pt, &x, &y);
+        p = buf;
+        if (n)
+            *p++ = ',';
+        p = tly_export_num_at(p, x);
+        *p++ = ',';
+        if (put_buf(cf->ann, buf, tly_export_num_at(p, y), err) < 0)
             return -1;
     }
-    return tly_export_puts(cf->f, "]]", err) < 0 || ann_tail(cf, it, err) < 0 ? -1 : 0;
+    p = buf;
+    TLY_EXPORT_LIT(p, "]]");
+    return put_buf(cf->ann, buf, ann_tail(p, it), err);
 }
 
-static int write_keypoints(coco_file *cf, const tly_export_item *it, json_t *def, size_t i, json_t *shape,
-                           int64_t cat, tly_error *err)
+static int write_keypoints(coco_file *cf, const tly_export_item *it, json_t *def, size_t i, tly_jv pts, int64_t cat,
+                           tly_error *err)
 {
-    json_t *pts = json_object_get(shape, "points");
-    size_t n = json_array_size(pts);
     double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
     int64_t visible = 0;
-    if (!json_is_array(pts))
+    tly_jv pt;
+    if (pts.type != TLY_JV_ARRAY)
         return bad_shape(it, def, i, err);
-    for (size_t k = 0; k < n; k++) {
-        json_t *pt = json_array_get(pts, k);
+    for (tly_jv_iter k = tly_jv_iter_of(pts); tly_jv_next(&k, &pt);) {
         double x, y;
-        if (json_is_null(pt))
+        if (pt.type == TLY_JV_NULL)
             continue;
         if (point_xy(pt, &x, &y) < 0)
             return bad_shape(it, def, i, err);
@@ -326,46 +427,53 @@ static int write_keypoints(coco_file *cf, const tly_export_item *it, json_t *def
     }
     if (!visible)
         x0 = y0 = x1 = y1 = 0;
-    if (ann_head(cf, it, cat, err) < 0 || ann_box(cf, x0, y0, x1 - x0, y1 - y0, (x1 - x0) * (y1 - y0), err) < 0 ||
-        tly_export_puts(cf->f, ",\"segmentation\":[],\"keypoints\":[", err) < 0)
+    char buf[4 * PIECE], *p = ann_box(ann_head(buf, cf, it, cat), x0, y0, x1 - x0, y1 - y0, (x1 - x0) * (y1 - y0));
+    TLY_EXPORT_LIT(p, ",\"segmentation\":[],\"keypoints\":[");
+    if (put_buf(cf->ann, buf, p, err) < 0)
         return -1;
-    for (size_t k = 0; k < n; k++) {
-        json_t *pt = json_array_get(pts, k);
+    size_t n = 0;
+    for (tly_jv_iter k = tly_jv_iter_of(pts); tly_jv_next(&k, &pt); n++) {
         double x = 0, y = 0;
         int placed = point_xy(pt, &x, &y) == 0;
-        if ((k && tly_export_puts(cf->f, ",", err) < 0) || put_num(cf->f, x, err) < 0 ||
-            tly_export_puts(cf->f, ",", err) < 0 || put_num(cf->f, y, err) < 0 ||
-            tly_export_puts(cf->f, placed ? ",2" : ",0", err) < 0)
+        p = buf;
+        if (n)
+            *p++ = ',';
+        p = tly_export_num_at(p, x);
+        *p++ = ',';
+        p = tly_export_num_at(p, y);
+        *p++ = ',';
+        *p++ = placed ? '2' : '0';
+        if (put_buf(cf->ann, buf, p, err) < 0)
             return -1;
     }
-    return tly_export_puts(cf->f, "],\"num_keypoints\":", err) < 0 || put_num(cf->f, (double)visible, err) < 0 ||
-                   ann_tail(cf, it, err) < 0
-               ? -1
-               : 0;
+    p = buf;
+    TLY_EXPORT_LIT(p, "],\"num_keypoints\":");
+    p = tly_export_num_at(p, (double)visible);
+    return put_buf(cf->ann, buf, ann_tail(p, it), err);
 }
 
 static int write_annotations(coco_state *s, coco_file *cf, const tly_export_context *ctx, const tly_export_item *it,
                              tly_error *err)
 {
-    size_t c, i;
-    json_t *def, *shape;
-    json_array_foreach(json_object_get(ctx->template_json, "controls"), c, def) {
-        const char *type = json_string_value(json_object_get(def, "type"));
-        const char *cname = json_string_value(json_object_get(def, "name"));
-        if (!tly_export_is_shape_control(type) || !cname)
-            continue;
-        json_t *shapes = json_object_get(it->answer, cname);
-        if (shapes && !json_is_array(shapes) && !json_is_null(shapes))
+    size_t i;
+    tly_jv shape, field[NFIELDS];
+    (void)ctx;
+    for (const control *ctl = s->controls; ctl < s->controls + s->ncontrols; ctl++) {
+        json_t *def = ctl->def;
+        tly_jv shapes = tly_jv_get(it->answer_view, ctl->name);
+        if (shapes.type != TLY_JV_NONE && shapes.type != TLY_JV_ARRAY && shapes.type != TLY_JV_NULL)
             return bad_shape(it, def, 0, err);
-        json_array_foreach(shapes, i, shape) {
-            if (!json_is_object(shape))
+        i = 0;
+        for (tly_jv_iter k = tly_jv_iter_of(shapes); tly_jv_next(&k, &shape); i++) {
+            if (shape.type != TLY_JV_OBJECT)
                 return bad_shape(it, def, i, err);
-            int64_t cat = category_of(s, def, shape, it, err);
+            shape_fields(shape, field);
+            int64_t cat = category_of(s, ctl, field[F_LABEL], it, err);
             if (!cat)
                 return -1;
-            int rc = strcmp(type, "bbox") == 0      ? write_bbox(cf, it, shape, cat, err)
-                     : strcmp(type, "polygon") == 0 ? write_polygon(cf, it, def, i, shape, cat, err)
-                                                    : write_keypoints(cf, it, def, i, shape, cat, err);
+            int rc = ctl->kind == K_BBOX      ? write_bbox(cf, it, field, cat, err)
+                     : ctl->kind == K_POLYGON ? write_polygon(cf, it, def, i, field[F_POINTS], cat, err)
+                                              : write_keypoints(cf, it, def, i, field[F_POINTS], cat, err);
             if (rc < 0)
                 return -1;
         }
@@ -381,15 +489,10 @@ static int coco_item(void *state, const tly_export_context *ctx, const tly_expor
     if (slot < 0)
         return -1;
     coco_file *cf = &s->files[slot];
-    if (pass == 0) {
-        if (!cf->f && open_file(s, ctx, out, it->split, cf, err) < 0)
-            return -1;
-        return write_image(cf, it, err);
-    }
-    if (!cf->f)
-        return tly_fail(err, TLY_E_INTERNAL, "writer_bug", "item %lld was not in the first pass",
-                        (long long)it->item_id);
-    return write_annotations(s, cf, ctx, it, err);
+    (void)pass;
+    if (!cf->f && open_file(s, ctx, out, it->split, cf, err) < 0)
+        return -1;
+    return write_image(s, cf, it, err) < 0 ? -1 : write_annotations(s, cf, ctx, it, err);
 }
 
 static int coco_end(void *state, const tly_export_context *ctx, tly_export_out *out, int pass, tly_error *err)
@@ -399,15 +502,13 @@ static int coco_end(void *state, const tly_export_context *ctx, tly_export_out *
         coco_file *cf = &s->files[i];
         if (!cf->f)
             continue;
-        if (pass == 0) {
-            if (tly_export_puts(cf->f, cf->images ? "\n],\"annotations\":[" : "],\"annotations\":[", err) < 0)
-                return -1;
-            continue;
-        }
-        if (tly_export_puts(cf->f, cf->next_ann > 1 ? "\n]}\n" : "]}\n", err) < 0)
+        if (tly_export_puts(cf->f, cf->images ? "\n],\"annotations\":[" : "],\"annotations\":[", err) < 0 ||
+            tly_export_append_scratch(cf->f, cf->ann, err) < 0 ||
+            tly_export_puts(cf->f, cf->next_ann > 1 ? "\n]}\n" : "]}\n", err) < 0)
             return -1;
         tly_export_file *f = cf->f;
         cf->f = NULL;
+        tly_export_close_all(&cf->ann, 1, NULL);
         if (tly_export_close(f, err) < 0)
             return -1;
     }
@@ -419,14 +520,18 @@ static void coco_free(void *state)
     coco_state *s = state;
     if (!s)
         return;
-    for (int i = 0; i < SLOTS; i++)
+    for (int i = 0; i < SLOTS; i++) {
+        tly_export_close_all(&s->files[i].ann, 1, NULL);
         tly_export_close_all(&s->files[i].f, 1, NULL);
+    }
     json_decref(s->categories);
+    json_decref(s->media);
     free(s->by_name);
+    free(s->controls);
     free(s);
 }
 
 const tly_export_writer tly_writer_coco = {
-    .name = "coco", .media = "image", .passes = 2, .answerless_passes = 1u, .begin = coco_begin, .item = coco_item, .end = coco_end,
-    .free_state = coco_free,
+    .name = "coco", .media = "image", .passes = 1, .raw_answers = 1, .begin = coco_begin, .item = coco_item,
+    .end = coco_end, .free_state = coco_free,
 };

@@ -23,10 +23,12 @@
 #define TALLY_EXPORT_WRITER_H
 
 #include "core/error.h"
+#include "export/jsonview.h"
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- output files ------------------------------------------------------------------ */
 
@@ -39,7 +41,11 @@ typedef struct tly_export_file tly_export_file;   /* one file of it, open for wr
 tly_export_file *tly_export_open(tly_export_out *out, const char *path, tly_error *err);
 /* Appends bytes. 0, or -1 with err set (disk full, ...). */
 int tly_export_write(tly_export_file *f, const void *data, size_t len, tly_error *err);
-int tly_export_puts(tly_export_file *f, const char *s, tly_error *err);
+/* Inline so that the length of a literal is known at compile time. */
+static inline int tly_export_puts(tly_export_file *f, const char *s, tly_error *err)
+{
+    return tly_export_write(f, s, __builtin_strlen(s), err);
+}
 int tly_export_printf(tly_export_file *f, tly_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A JSON value, compact, keys in insertion order, reals with up to 10 significant
@@ -48,11 +54,27 @@ int tly_export_json(tly_export_file *f, const json_t *value, tly_error *err);
 /* Flushes, records the file's size and SHA-256 in the manifest, frees f. Every opened
  * file must be closed (the core closes and reports any left open as an error). */
 int tly_export_close(tly_export_file *f, tly_error *err);
+/* A scratch file: written like the others but not part of the dataset (no path, no
+ * hash, no manifest line; the file is already unlinked). For a section that has to
+ * come later in a file than it is produced (COCO's annotations after its images):
+ * one pass writes both, and tly_export_append_scratch copies the section in at the
+ * end. Closed with tly_export_close, which discards it. */
+tly_export_file *tly_export_scratch(tly_export_out *out, tly_error *err);
+/* Appends everything written to scratch so far to f (hashed as f's bytes). */
+int tly_export_append_scratch(tly_export_file *f, tly_export_file *scratch, tly_error *err);
 
 /* A number as the writers print it: integral values without a fraction ("12"),
  * others with up to 10 significant digits ("0.3333333333"), never an exponent for
  * values in [1e-6, 1e15). out: at least 32 bytes. */
 void tly_export_num(double v, char *out, size_t outsz);
+/* The same text written at p (room for 40 bytes, NUL-terminated); returns its end.
+ * For writers that assemble a record in a local buffer and write it at once (a call
+ * of tly_export_write per token showed in profiles). */
+char *tly_export_num_at(char *p, double v);
+/* tly_export_json_num's text at p, likewise. */
+char *tly_export_json_num_at(char *p, double v);
+/* Appends a string literal at p (a char * moved past it). */
+#define TLY_EXPORT_LIT(p, lit) ((p) = (char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 /* Escapes s for XML text and attribute values (& < > " ') into out (capped; truncated
  * output is still well formed). */
 void tly_export_xml_escape(const char *s, char *out, size_t outsz);
@@ -80,11 +102,16 @@ typedef struct {
                                  * "images[/<split>]/<stem>.<ext>" or "audio[/<split>]/<stem>.<ext>" */
     const char *sha256;         /* of the media file */
     json_t *media;              /* {"format","width","height",...} or {"format","duration",...} */
-    json_t *answer;             /* the released result, keyed by control name */
+    json_t *answer;             /* the released result, keyed by control name (NULL for a
+                                 * raw_answers writer, which reads answer_view) */
+    tly_jv answer_view;         /* raw_answers writers: the same, as validated stored text
+                                 * (export/jsonview.h); TLY_JV_NONE without an answer */
     double confidence;          /* of the result, in [0,1] */
     const char *method;         /* how it was reached ("dawid_skene", "review", ...) */
     int64_t judgments;          /* trusted judgments it was made from */
-    json_t *detail;             /* per control {"method","confidence"} or NULL */
+    json_t *detail;             /* per control {"method","confidence"} or NULL (raw_answers
+                                 * writers: NULL, and detail_view holds it) */
+    tly_jv detail_view;
     json_t *annotators;         /* array of worker pseudonyms ("w_3f9a...") whose judgments counted */
     const char *split;          /* "train" | "val" | "test", or NULL when no split was asked */
     int64_t updated_at;         /* when the result was made (ms since the epoch; from the data) */
@@ -109,8 +136,20 @@ void tly_export_set(json_t *obj, const char *key, json_t *v, int *bad);
 void tly_export_append(json_t *arr, json_t *v, int *bad);
 /* A number as JSON: an integer when integral (3, not 3.0), else a real; 0 if not finite. */
 json_t *tly_export_num_json(double v);
-/* The confidence of one control of the item's result (its detail), else the result's. */
+/* The confidence of one control of the item's result (its detail, or detail_view),
+ * else the result's. */
 double tly_export_confidence_of(const tly_export_item *it, const char *control);
+/* A JSON string of len bytes (UTF-8 passes through), escaped as tly_export_json
+ * escapes strings. */
+int tly_export_json_string(tly_export_file *f, const char *s, size_t len, tly_error *err);
+/* The same text, quotes included, as a new NUL-terminated string (NULL when out of
+ * memory): for fragments a writer repeats on every line. */
+char *tly_export_json_quote(const char *s);
+/* A number as tly_export_json(tly_export_num_json(v)) prints it, without building it. */
+int tly_export_json_num(tly_export_file *f, double v, tly_error *err);
+/* The answer as a jansson value (a new reference; NULL without an answer): for a
+ * raw_answers writer's shapes that need one. -1 only when out of memory. */
+int tly_export_answer_json(const tly_export_item *it, json_t **out, tly_error *err);
 /* TLY_E_INTERNAL "out_of_memory"; -1. */
 int tly_export_oom(tly_error *err);
 
@@ -122,6 +161,9 @@ typedef struct {
     int passes;                 /* 1, or 2 for formats written in two sections */
     unsigned answerless_passes; /* bit p set: pass p reads no answers (item->answer is
                                  * NULL then), which saves parsing them */
+    int raw_answers;            /* reads answers and details through item->answer_view and
+                                 * detail_view (jansson parsing each answer was most of an
+                                 * export's time); item->answer and detail may be NULL */
     int uses_annotators;        /* reads item->annotators (else it is an empty array:
                                  * finding the workers costs a lookup per item) */
     /* Called once per pass before the items: allocate state (pass 0), open files,

@@ -84,8 +84,26 @@ json_t *tly_export_num_json(double v)
 
 double tly_export_confidence_of(const tly_export_item *it, const char *control)
 {
+    if (!it->detail) {
+        tly_jv c = tly_jv_get(tly_jv_get(it->detail_view, control), "confidence");
+        return tly_jv_is_number(c) ? tly_jv_number(c) : it->confidence;
+    }
     json_t *c = json_object_get(json_object_get(it->detail, control), "confidence");
     return json_is_number(c) ? json_number_value(c) : it->confidence;
+}
+
+int tly_export_answer_json(const tly_export_item *it, json_t **out, tly_error *err)
+{
+    *out = NULL;
+    if (it->answer) {
+        *out = json_incref(it->answer);
+        return 0;
+    }
+    if (it->answer_view.type == TLY_JV_NONE)
+        return 0;
+    /* Validated text (export.c): only memory can fail here. */
+    *out = json_loadb(it->answer_view.p, it->answer_view.len, JSON_DECODE_ANY, NULL);
+    return *out ? 0 : tly_export_oom(err);
 }
 
 int tly_export_oom(tly_error *err)

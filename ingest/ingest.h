@@ -3,7 +3,8 @@
  *
  * Shape of the pipeline (every arrow is durable before the next starts):
  *
- *   upload PUT ----> spool/<r>.up + batch_file row + ingest_file job  (one transaction)
+ *   upload PUT ----> media blob (shared) + spool/<r>.up (this node's copy) -->
+ *                    batch_file row + ingest_file job  (one transaction)
  *   dir/urls/manifest batch --> expand_batch job --> batch_file rows + ingest_file jobs
  *   ingest_file job: copy/fetch into spool/tmp while hashing -> probe (media.h) ->
  *       thumbnail / waveform blobs -> media blob -> item row + file outcome + job done
@@ -62,6 +63,12 @@ void tly_ingest_close(tly_ingest *ing);
 /* Start-up: remove temp files of interrupted uploads, fetches and copies, and spool
  * files whose batch file is no longer pending. Call before the job runner starts. */
 int tly_ingest_recover(tly_ingest *ing, tly_error *err);
+/* While running (any thread, any time): remove this node's copies of uploads
+ * (spool/<r>.up) older than min_age_s whose batch file is no longer pending --
+ * uploads this node received but another node ingested. They are only a cache
+ * (the bytes are in the blob store), so removing one early is harmless. Returns the
+ * number removed or -1. */
+int tly_ingest_sweep_uploads(tly_ingest *ing, int min_age_s, tly_error *err);
 
 /* body: {"name","source":{"kind":"upload"|"dir"|"urls"|"manifest",...}}. */
 int tly_ingest_batch_create(tly_ingest *ing, int64_t project_id, json_t *body,

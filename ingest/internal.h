@@ -3,8 +3,12 @@
  * Spool layout (DATA/spool):
  *   tmp/<random>.tmp   files being written: uploads in flight, URL downloads, copies of
  *                      server-side files. Never referenced by a row; swept at start-up.
- *   <random>.up        uploaded files waiting for their ingest_file job; referenced by
- *                      a batch_files row (source_kind "spool", location "<random>.up").
+ *   <random>.up        this node's copy of an uploaded file waiting for its ingest_file
+ *                      job; referenced by a batch_files row (source_kind "spool",
+ *                      location "<random>.up"). The bytes are also in the blob store
+ *                      under the row's sha256, where a job on another node finds them
+ *                      (upload.c); an .up whose row another node finished is removed
+ *                      by this node's start-up recovery.
  */
 #ifndef TALLY_INGEST_INTERNAL_H
 #define TALLY_INGEST_INTERNAL_H
@@ -31,6 +35,8 @@ typedef struct {
     int temp;
 } tly_local_file;
 
+/* A fresh random name for a temp file in spool/tmp (not created). 0 or -1. */
+int tly_spool_tmp_name(tly_ingest *ing, char *path, size_t pathsz, tly_error *err);
 /* Creates a new temp file in spool/tmp; writes its path into path. fd or -1. */
 int tly_spool_create_tmp(tly_ingest *ing, char *path, size_t pathsz, tly_error *err);
 /* Copies src into a spool temp file while hashing it (size-capped). */

@@ -24,7 +24,12 @@
  *      cannot hold back the others.
  * A crash before 4 commits leaves the files pending and their jobs claimable, and
  * redoing 1-3 is harmless (blobs are content-addressed); after 4 the files are
- * finished and a re-run does nothing. Uploads are moved by rename, never copied.
+ * finished and a re-run does nothing.
+ *
+ * Uploads (upload.c) are in the shared blob store before their job exists, so any
+ * node can run it: the node that received one probes its spool/<r>.up; another
+ * takes a hard link to the blob (local store) or fetches it (S3) into spool/tmp.
+ * Step 3 then finds the bytes stored and only drops the local name.
  */
 #include "ingest/internal.h"
 #include "ingest/imagecheck.h"
@@ -62,24 +67,40 @@ static int acquire(tly_ingest *ing, const tly_batch_file *bf, const tly_job *job
         lf->size = (uint64_t)bf->size;
         lf->temp = 1;
         if (access(lf->path, F_OK) == 0)
+            return 0;   /* received by this node: its local copy */
+        /* Received by another node (perhaps one that died since), or moved into the
+         * blob store by an earlier run that died before committing: the upload's
+         * bytes are in the shared blob store under their hash. A local store gives
+         * them as a second name of the blob (no copy); S3 is read into a temp file. */
+        tly_error why;
+        if (tly_spool_tmp_name(ing, lf->path, sizeof lf->path, err) < 0)
+            return -1;
+        int linked = tly_blob_link_local(ing->bs, bf->sha256, lf->path, &why);
+        if (linked == 0)
             return 0;
-        /* The spool file is gone: an earlier run moved it into the blob store and
-         * died before committing. Take the bytes back from there. */
         tly_blob_reader *r = NULL;
-        if (tly_blob_open_read(ing->bs, bf->sha256, &r, err) < 0)
-            return tly_fail(err, TLY_E_IO, "io_error", "uploaded file %s is missing from the spool and the blob store",
-                            bf->location);
-        int fd = tly_spool_create_tmp(ing, lf->path, sizeof lf->path, err);
+        if (linked < 0 || tly_blob_open_read(ing->bs, bf->sha256, &r, &why) < 0)
+            return tly_fail(err, TLY_E_IO, "io_error", "uploaded file %s is in neither this node's spool nor the blob store: %s",
+                            bf->location, why.message);
+        /* Ranged GETs on S3: big ones, since each is a round trip. */
+        size_t chunk = 1u << 20;
+        char *buf = malloc(chunk);
+        int fd = buf ? tly_spool_create_tmp(ing, lf->path, sizeof lf->path, err) : -1;
         int rc = fd < 0 ? -1 : 0;
-        char buf[1 << 16];
+        if (!buf)
+            tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
         for (uint64_t off = 0; rc == 0;) {
-            ssize_t n = tly_blob_read_at(r, buf, sizeof buf, off);
+            ssize_t n = tly_blob_read_at(r, buf, chunk, off);
             if (n < 0 || (n > 0 && tly_write_all(fd, buf, (size_t)n) < 0))
-                rc = tly_fail(err, TLY_E_IO, "io_error", "cannot restore %s from the blob store", bf->location);
+                rc = tly_fail(err, TLY_E_IO, "io_error", "cannot fetch %s from the blob store", bf->location);
             if (n <= 0)
                 break;
             off += (uint64_t)n;
         }
+        if (rc == 0 && (uint64_t)bf->size != tly_blob_reader_size(r))
+            rc = tly_fail(err, TLY_E_IO, "io_error", "uploaded file %s: the blob store has %llu bytes, not %lld",
+                          bf->location, (unsigned long long)tly_blob_reader_size(r), (long long)bf->size);
+        free(buf);
         if (fd >= 0)
             close(fd);
         tly_blob_reader_close(r);

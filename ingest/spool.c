@@ -18,15 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-int tly_spool_create_tmp(tly_ingest *ing, char *path, size_t pathsz, tly_error *err)
+int tly_spool_tmp_name(tly_ingest *ing, char *path, size_t pathsz, tly_error *err)
 {
     char rnd[33];
     if (tly_random_hex(16, rnd, sizeof rnd) < 0)
         return tly_fail(err, TLY_E_INTERNAL, "internal", "no randomness for a temp file name");
     if (snprintf(path, pathsz, "%s/%s.tmp", ing->spool_tmp, rnd) >= (int)pathsz)
         return tly_fail(err, TLY_E_INTERNAL, "internal", "spool path too long");
+    return 0;
+}
+
+int tly_spool_create_tmp(tly_ingest *ing, char *path, size_t pathsz, tly_error *err)
+{
+    if (tly_spool_tmp_name(ing, path, pathsz, err) < 0)
+        return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return tly_fail(err, TLY_E_IO, "io_error", "cannot create %s: %s", path, strerror(errno));
@@ -123,16 +131,10 @@ static int remove_dir_files(const char *dir, const char *suffix)
     return removed;
 }
 
-int tly_ingest_recover(tly_ingest *ing, tly_error *err)
+int tly_ingest_sweep_uploads(tly_ingest *ing, int min_age_s, tly_error *err)
 {
-    int tmp_removed = remove_dir_files(ing->spool_tmp, ".tmp");
-    int blob_tmp = tly_blob_sweep_tmp(ing->bs, err);
-    if (blob_tmp < 0)
-        return -1;
-    /* Uploaded files whose row is gone or finished: the crash came between making the
-     * spool file durable and committing its row, or between committing the outcome
-     * and unlinking. Either way nobody will read them again. */
-    int orphans = 0;
+    int removed = 0;
+    time_t before = time(NULL) - min_age_s;
     DIR *d = opendir(ing->spool_dir);
     if (!d)
         return tly_fail(err, TLY_E_IO, "io_error", "cannot read %s: %s", ing->spool_dir, strerror(errno));
@@ -140,6 +142,11 @@ int tly_ingest_recover(tly_ingest *ing, tly_error *err)
     while ((de = readdir(d))) {
         size_t n = strlen(de->d_name);
         if (n <= 3 || strcmp(de->d_name + n - 3, ".up") != 0)
+            continue;
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", ing->spool_dir, de->d_name);
+        if (min_age_s > 0 && (stat(path, &sb) < 0 || sb.st_mtime > before))
             continue;
         tly_batch_file bf = {0};
         tly_error lookup;
@@ -152,14 +159,25 @@ int tly_ingest_recover(tly_ingest *ing, tly_error *err)
                 *err = lookup;
             return -1;
         }
-        if (!keep) {
-            char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/%s", ing->spool_dir, de->d_name);
-            if (unlink(path) == 0)
-                orphans++;
-        }
+        if (!keep && unlink(path) == 0)
+            removed++;
     }
     closedir(d);
+    return removed;
+}
+
+int tly_ingest_recover(tly_ingest *ing, tly_error *err)
+{
+    int tmp_removed = remove_dir_files(ing->spool_tmp, ".tmp");
+    int blob_tmp = tly_blob_sweep_tmp(ing->bs, err);
+    if (blob_tmp < 0)
+        return -1;
+    /* Uploaded files whose row is gone or finished: the crash came between keeping
+     * the spool file and committing its row, or between committing the outcome and
+     * unlinking, or another node ingested the file. Nobody will read them again. */
+    int orphans = tly_ingest_sweep_uploads(ing, 0, err);
+    if (orphans < 0)
+        return -1;
     if (tmp_removed || blob_tmp || orphans)
         LOG_INFO("ingest", "recovery removed %d spool temp files, %d blob temp files, %d orphan uploads",
                  tmp_removed, blob_tmp, orphans);

@@ -1,11 +1,22 @@
 /* upload.c -- streaming one uploaded file into an open upload batch.
  *
  * The HTTP layer hands us the body chunk by chunk; we append to a spool temp file and
- * hash as we go, so no upload is ever held in memory. finish() makes the file durable
- * (fsync, rename to spool/<r>.up, fsync the directory) and only then records the
- * batch file and its ingest job in one transaction: once the client gets 201 the file
- * survives a crash, and until then a crash leaves only a temp file that start-up
- * recovery deletes.
+ * hash as we go, so no upload is ever held in memory. finish() puts the bytes into the
+ * blob store under their SHA-256 and only then records the batch file and its ingest
+ * job in one transaction: once the client gets 201 the file survives a crash of this
+ * node, and -- because the ingest job may be claimed by any node sharing the store,
+ * or finished by another after this one died -- every node can get the bytes.
+ *
+ * The spool keeps spool/<r>.up, a second name (hard link) of the temp file made
+ * before it is handed to the blob store, as this node's local copy: the ingest job,
+ * usually run here, probes it without a download. With a local blob store on the
+ * spool's file system both names are the one inode that was renamed into the store,
+ * so a single-node upload still costs no copy of its bytes. The .up file is only a
+ * cache now (pipeline.c's acquire falls back to the blob store when it is missing),
+ * but one that is there is trusted, so the file is fsync'ed before it gets that name
+ * (its directory entry is not: losing it only costs a download).
+ * Until the commit a crash leaves a temp file or an .up without a finished row, which
+ * start-up recovery deletes, and perhaps an unreferenced blob.
  */
 #include "ingest/internal.h"
 #include "core/fsutil.h"
@@ -100,6 +111,9 @@ int tly_upload_finish(tly_upload *up, json_t **out, tly_error *err)
 {
     tly_ingest *ing = up->ing;
     char sha[65], final_name[64], final_path[PATH_MAX];
+    /* The bytes reach the disk before any name promises them: the .up below is
+     * trusted after a restart, and after a power failure an unsynced file may come
+     * back with the right size and zeros inside. */
     int fd = up->fd;
     up->fd = -1;
     if (fsync(fd) < 0) {
@@ -115,8 +129,14 @@ int tly_upload_finish(tly_upload *up, json_t **out, tly_error *err)
     const char *base = tly_basename(up->tmp_path);
     snprintf(final_name, sizeof final_name, "%.*s.up", (int)(strlen(base) - 4), base);
     snprintf(final_path, sizeof final_path, "%s/%s", ing->spool_dir, final_name);
-    if (rename(up->tmp_path, final_path) < 0 || tly_fsync_dir_of(final_path) < 0) {
-        tly_fail(err, TLY_E_IO, "io_error", "cannot move upload into the spool: %s", strerror(errno));
+    if (link(up->tmp_path, final_path) < 0) {
+        tly_fail(err, TLY_E_IO, "io_error", "cannot keep the upload in the spool: %s", strerror(errno));
+        tly_upload_abort(up);
+        return -1;
+    }
+    /* Moved, not copied: the local store renames the temp file into place, S3
+     * uploads it and drops the temp name. Either way the .up name stays. */
+    if (tly_blob_put_file(ing->bs, up->tmp_path, sha, 1, NULL, err) < 0) {
         unlink(final_path);
         tly_upload_abort(up);
         return -1;

@@ -370,6 +370,49 @@ static int event(tly_store *st, const tly_project *p, int64_t item_id, const cha
     return rc;
 }
 
+/* The confirm step of confidence routing (annotate/prelabel.c route): an item routed
+ * to one worker's check of a prediction. It is recognised by its history: the last
+ * event is to_confirm (any decision since would have added one), whose need / overlap
+ * give the item's extra (need - overlap, < 0). 0 = not such an
+ * item; 1 = every judgment equals the best prediction on the controls it answered
+ * (*score = its score); 2 = someone disagreed; -1 = error. */
+static int confirm_step(tly_store *st, int64_t item_id, const tly_judgment *js, size_t n, int64_t *extra,
+                        double *score, tly_error *err)
+{
+    json_t *events = NULL;
+    if (n == 0)
+        return 0;
+    if (tly_store_item_events(st, item_id, 0, 1000, &events, err) < 0)
+        return -1;
+    json_t *list = json_object_get(events, "items");
+    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    json_t *detail = json_object_get(last, "detail");
+    const char *kind = json_string_value(json_object_get(last, "kind"));
+    int marked = kind && strcmp(kind, "to_confirm") == 0;
+    *extra = json_integer_value(json_object_get(detail, "need")) - json_integer_value(json_object_get(detail, "overlap"));
+    json_decref(events);
+    if (!marked || *extra >= 0)
+        return 0;
+    tly_prediction *preds = NULL;
+    size_t np = 0;
+    if (tly_store_prediction_list(st, item_id, &preds, &np, err) < 0)
+        return -1;
+    const tly_prediction *best = NULL;
+    for (size_t k = 0; k < np && !best; k++)   /* best score first */
+        if (preds[k].answer && json_object_size(preds[k].answer) > 0)
+            best = &preds[k];
+    int agree = best != NULL;
+    for (size_t j = 0; j < n && agree; j++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(best->answer, key, v)
+            agree &= json_equal(v, json_object_get(js[j].answer, key));
+    }
+    *score = best ? best->score : 0;
+    tly_prediction_list_free(preds, np);
+    return agree ? 1 : 2;
+}
+
 /* Decides one labeled item inside the caller's transaction. 0, or -1 on error; an
  * item that changed state meanwhile is skipped (0). */
 static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
@@ -408,7 +451,50 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
         json_array_append_new(flags, json_string("same_answer_worker"));
 
     tly_error move_err;
-    if (confidence + 1e-9 < r->min_confidence && (int64_t)n < r->max_overlap) {
+    int64_t extra = 0;
+    double score = 0;
+    int confirm = confirm_step(st, item_id, js, n, &extra, &score, err);
+    if (confirm < 0)
+        goto out;
+    if (confirm == 1) {
+        /* Model and person agree: wrong only if both are, taken as independent. Below
+         * min_confidence even so (a weak worker, a low score), people label it. The
+         * result is a human one (method "confirmed", the worker's answer): it counts
+         * as an accepted label for the classifier and as a calibration pair, like any
+         * crowd result. */
+        double both = 1 - (1 - score) * (1 - confidence);
+        if (both + 1e-9 >= r->min_confidence) {
+            confidence = both;
+            method = "confirmed";
+        } else if (extra < -1) {
+            /* Agreed, not sure enough yet (one weak worker): one more check, still
+             * short of the normal overlap (n judgments now, n - extra the overlap). */
+            if (tly_store_item_move(st, item_id, "labeled", "labeling", 1, &move_err) < 0) {
+                rc = move_err.status == TLY_E_CONFLICT ? 0 : (*err = move_err, -1);
+                goto out;
+            }
+            r->more++;
+            rc = event(st, &r->p, item_id, "to_confirm",
+                       json_pack("{s:I,s:I,s:f,s:f}", "need", (json_int_t)n + 1, "overlap",
+                                 (json_int_t)((int64_t)n - extra), "score", score, "confidence", both),
+                       err);
+            goto out;
+        } else {
+            confirm = 2;
+        }
+    }
+    if (confirm == 2) {
+        /* Rejected: normal labeling from here (the item's overlap restored). */
+        if (tly_store_item_move(st, item_id, "labeled", "labeling", (int)-extra, &move_err) < 0) {
+            rc = move_err.status == TLY_E_CONFLICT ? 0 : (*err = move_err, -1);
+            goto out;
+        }
+        r->more++;
+        rc = event(st, &r->p, item_id, "verify_rejected",
+                   json_pack("{s:f,s:f,s:I}", "score", score, "confidence", confidence, "judgments", (json_int_t)n), err);
+        goto out;
+    }
+    if (confirm == 0 && confidence + 1e-9 < r->min_confidence && (int64_t)n < r->max_overlap) {
         /* Dynamic overlap: one more judgment, then aggregate again. */
         if (tly_store_item_move(st, item_id, "labeled", "labeling", 1, &move_err) < 0) {
             rc = move_err.status == TLY_E_CONFLICT ? 0 : (*err = move_err, -1);

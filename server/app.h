@@ -34,6 +34,8 @@ typedef struct {
     char web_root[PATH_MAX];          /* --web: the browser client's files (static.c), "" = none */
     int media_redirect_s;             /* --media-redirect: media GETs answer 302 to a presigned
                                        * blob URL valid this long (S3); 0 = serve the bytes */
+    int job_lease_s;                  /* --job-lease: seconds a claimed job stays leased without
+                                       * a heartbeat (jobrunner.c renews running jobs' leases) */
     int log_level;
 } tly_config;
 

@@ -31,6 +31,8 @@ static void usage(FILE *out)
             "  --import-root DIR     allow server-side imports from DIR (repeatable, up to %d)\n"
             "  --job-threads N       background job threads (default: twice the number of cores;\n"
             "                        0: serve HTTP only and leave the jobs to other nodes)\n"
+            "  --job-lease SECS      a running job's lease (default 60), renewed every SECS/4 while\n"
+            "                        it runs; a dead node's jobs are taken over after at most SECS\n"
             "  --http-threads N      serve HTTP from a pool of N threads (default 0: a thread per\n"
             "                        connection, so a request waiting for the disk holds up no other)\n"
             "  --max-connections N   most simultaneous HTTP connections (default 1024)\n"
@@ -91,6 +93,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     cfg->job_threads = cores > 0 ? 2 * (int)cores : 4;
     cfg->http_threads = 0;   /* a thread per connection (see http.c) */
     cfg->max_connections = 1024;
+    cfg->job_lease_s = 60;
     cfg->max_json_body = 16u << 20;
     cfg->max_file_size = 512ull << 20;
     cfg->log_level = TLY_LOG_INFO;
@@ -98,7 +101,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
     snprintf(cfg->web_root, sizeof cfg->web_root, "%s", TALLY_WEB_DIR);
 #endif
 
-    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN, O_PUBLIC, O_WEB, O_REDIRECT };
+    enum { O_DATA = 1, O_LISTEN, O_DB, O_BLOBS, O_ROOT, O_JOBS, O_HTTP, O_BODY, O_FILE, O_LOG, O_VER, O_HELP, O_PRIVATE, O_MAXCONN, O_PUBLIC, O_WEB, O_REDIRECT, O_LEASE };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},          {"listen", required_argument, 0, O_LISTEN},
         {"db", required_argument, 0, O_DB},              {"blobs", required_argument, 0, O_BLOBS},
@@ -109,6 +112,7 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
         {"url-allow-private", no_argument, 0, O_PRIVATE}, {"max-connections", required_argument, 0, O_MAXCONN},
         {"public-url", required_argument, 0, O_PUBLIC},  {"web", required_argument, 0, O_WEB},
         {"media-redirect", required_argument, 0, O_REDIRECT},
+        {"job-lease", required_argument, 0, O_LEASE},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -187,6 +191,17 @@ int tly_config_parse(int argc, char **argv, tly_config *cfg)
                 return -1;
             }
             cfg->media_redirect_s = n;
+            break;
+        }
+        case O_LEASE: {
+            /* At least 2 s: the heartbeat renews at a quarter of the lease. */
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || end == optarg || n < 2 || n > 86400) {
+                fprintf(stderr, "tallyd: --job-lease must be 2..86400 seconds\n");
+                return -1;
+            }
+            cfg->job_lease_s = (int)n;
             break;
         }
         case O_PUBLIC:

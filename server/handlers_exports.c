@@ -1,5 +1,11 @@
 /* handlers_exports.c -- dataset versions over HTTP: create, read, list, and the
- * resumable download (ETag = the version's identity, Range, If-None-Match). */
+ * resumable download (ETag = the version's identity, Range, If-None-Match).
+ *
+ * A finished export's artifact and manifest are blobs (export.c moves them into the
+ * blob store, named by the artifact's and the manifest's SHA-256), so whichever node
+ * a download lands on serves it, from S3 with ranged reads or from a local store with
+ * sendfile. Exports finished before that change are still files in this node's
+ * DATA/exports, served from there when the blob store lacks them. */
 #include "server/handlers.h"
 #include "export/export.h"
 
@@ -77,10 +83,12 @@ static void serve(tly_req *r, int kind)
         snprintf(name, sizeof name, "tally-%lld-%s-%.12s%s", (long long)e.project_id, e.format, e.sha256,
                  strcmp(e.content_type, "application/x-tar") == 0 ? ".tar" : strrchr(e.artifact, '.') ? strrchr(e.artifact, '.') : "");
         /* The ETag is the version's identity: the same dataset, the same tag. */
-        http_reply_file(r, artifact, e.sha256, e.content_type, name);
+        if (!e.artifact_sha256[0] || http_reply_blob_as(r, e.artifact_sha256, e.sha256, e.content_type, name) == 1)
+            http_reply_file(r, artifact, e.sha256, e.content_type, name);
     } else {
         snprintf(name, sizeof name, "tally-%lld-%s-%.12s.manifest.jsonl", (long long)e.project_id, e.format, e.sha256);
-        http_reply_file(r, manifest, e.sha256, "application/x-ndjson", name);
+        if (http_reply_blob_as(r, e.sha256, e.sha256, "application/x-ndjson", name) == 1)
+            http_reply_file(r, manifest, e.sha256, "application/x-ndjson", name);
     }
     tly_export_rec_clear(&e);
 }

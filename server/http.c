@@ -339,17 +339,24 @@ static void reply_source_bytes(tly_req *r, reply_source *src, uint64_t size, con
 
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
 {
+    if (http_reply_blob_as(r, sha256, sha256, content_type, NULL) == 1)
+        http_reply_errorf(r, TLY_E_IO, "blob_missing", "the stored file is missing");
+}
+
+int http_reply_blob_as(tly_req *r, const char *sha256, const char *etag_sha, const char *content_type,
+                       const char *download_name)
+{
     char etag[72];
-    snprintf(etag, sizeof etag, "\"%s\"", sha256);
-    if (not_modified(r, sha256, etag))
-        return;
+    snprintf(etag, sizeof etag, "\"%s\"", etag_sha);
+    if (not_modified(r, etag_sha, etag))
+        return 0;
     tly_blob_reader *br = NULL;
     tly_error err;
     if (tly_blob_open_read(r->app->blobs, sha256, &br, &err) < 0) {
         if (err.status == TLY_E_NOT_FOUND)
-            tly_fail(&err, TLY_E_IO, "blob_missing", "the stored file is missing");
+            return 1;
         http_reply_error(r, &err);
-        return;
+        return 0;
     }
     uint64_t size = tly_blob_reader_size(br);
     int fd = tly_blob_reader_fd(br);
@@ -360,10 +367,11 @@ void http_reply_blob(tly_req *r, const char *sha256, const char *content_type)
         tly_blob_reader_close(br);
         if (src.fd < 0) {
             http_reply_errorf(r, TLY_E_IO, "io_error", "cannot read the stored file");
-            return;
+            return 0;
         }
     }
-    reply_source_bytes(r, &src, size, sha256, content_type, NULL);
+    reply_source_bytes(r, &src, size, etag_sha, content_type, download_name);
+    return 0;
 }
 
 void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,

@@ -91,6 +91,12 @@ void http_reply_bytes(tly_req *r, const void *data, size_t len, const char *sha2
                       const char *content_type);
 /* A blob with ETag (its hash), If-None-Match -> 304, and single-range Range -> 206. */
 void http_reply_blob(tly_req *r, const char *sha256, const char *content_type);
+/* The same with ETag "<etag_sha>" (a version's identity rather than the bytes' hash)
+ * and Content-Disposition when download_name is set; Range works on any backend (S3
+ * blobs are streamed with ranged reads). 1, with no reply made, when the blob store
+ * has no such blob (the caller may have another source); 0 when a reply is made. */
+int http_reply_blob_as(tly_req *r, const char *sha256, const char *etag_sha, const char *content_type,
+                       const char *download_name);
 /* A file with ETag "<etag_sha>" (a version's identity), If-None-Match -> 304, single
  * Range -> 206, and Content-Disposition when download_name is set. */
 void http_reply_file(tly_req *r, const char *path, const char *etag_sha, const char *content_type,

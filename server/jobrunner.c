@@ -7,6 +7,12 @@
  * that jobs whose run_after comes due, or that another node enqueued, are seen too.
  * Stopping lets running jobs finish: every job is bounded (file size caps, fetch
  * timeouts), and a job cut off by a crash is simply claimed again after restart.
+ *
+ * Leases are short (--job-lease, default 60 s) so that when a node dies, the others
+ * take over its jobs soon after; a heartbeat thread renews the lease of every job
+ * this process is running at a quarter of the lease, so a long job (a big export)
+ * keeps its lease as long as its node lives. Each worker thread publishes the ids it
+ * holds in its own row of `held`.
  */
 #include "server/app.h"
 #include "qa/results.h"
@@ -23,18 +29,80 @@
 #include <time.h>
 
 #define MAX_ATTEMPTS 5
-#define LEASE_MS (10 * 60 * 1000)
 #define IDLE_WAIT_MS 500
+
+/* ingest_file jobs a thread claims at once, to share one disk sync and one
+ * transaction among them (tly_ingest_file_jobs). Small enough that a small batch
+ * still spreads over the threads. */
+#define FILE_GROUP 8
+#define HELD_PER_THREAD (FILE_GROUP + 1)
 
 struct tly_jobrunner {
     tly_app *app;
     pthread_t *threads;
     int nthreads;
+    pthread_t heartbeat;
+    int heartbeat_started;
+    int64_t lease_ms;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t beat;       /* the heartbeat's sleep, cut short by stop */
     int stopping;
     unsigned pending_wakes;
+    int next_slot;             /* the next worker's row of held */
+    int64_t *held;             /* HELD_PER_THREAD job ids per worker, 0 = none; under lock */
 };
+
+/* Publishes (id > 0) or withdraws (id 0) the job in slot k of worker me's row. */
+static void hold(tly_jobrunner *jr, int me, int k, int64_t id)
+{
+    pthread_mutex_lock(&jr->lock);
+    jr->held[me * HELD_PER_THREAD + k] = id;
+    pthread_mutex_unlock(&jr->lock);
+}
+
+static void *heartbeat_main(void *arg)
+{
+    tly_jobrunner *jr = arg;
+    tly_store *st = jr->app->store;
+    size_t cap = (size_t)jr->nthreads * HELD_PER_THREAD;
+    int64_t *ids = calloc(cap ? cap : 1, sizeof *ids);
+    tly_error err;
+    if (!ids) {
+        LOG_ERROR("jobs", "no memory for the lease heartbeat: leases run out after %lld ms", (long long)jr->lease_ms);
+        return NULL;
+    }
+    if (tly_store_set_durability(st, TLY_DURABLE_ORDERED, &err) < 0)
+        LOG_WARN("jobs", "cannot relax commit durability: %s", err.message);
+    pthread_mutex_lock(&jr->lock);
+    while (!jr->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns = until.tv_nsec + jr->lease_ms / 4 * 1000000LL;
+        until.tv_sec += (time_t)(ns / 1000000000LL);
+        until.tv_nsec = (long)(ns % 1000000000LL);
+        while (!jr->stopping && pthread_cond_timedwait(&jr->beat, &jr->lock, &until) == 0)
+            ;
+        if (jr->stopping)
+            break;
+        size_t n = 0;
+        for (size_t i = 0; i < cap; i++)
+            if (jr->held[i])
+                ids[n++] = jr->held[i];
+        pthread_mutex_unlock(&jr->lock);
+        for (size_t i = 0; i < n; i++) {
+            int rc = tly_store_job_renew(st, ids[i], jr->app->node_id, jr->lease_ms, &err);
+            if (rc < 0)
+                LOG_WARN("jobs", "cannot renew the lease of job %lld: %s", (long long)ids[i], err.message);
+            /* rc 1: it finished meanwhile, or (a heartbeat late by a whole lease)
+             * another node has it now; its outcome is recorded idempotently. */
+        }
+        pthread_mutex_lock(&jr->lock);
+    }
+    pthread_mutex_unlock(&jr->lock);
+    free(ids);
+    return NULL;
+}
 
 void tly_jobrunner_wake(void *arg)
 {
@@ -71,11 +139,6 @@ static int stopping(tly_jobrunner *jr)
     return s;
 }
 
-/* ingest_file jobs a thread claims at once, to share one disk sync and one
- * transaction among them (tly_ingest_file_jobs). Small enough that a small batch
- * still spreads over the threads. */
-#define FILE_GROUP 8
-
 static int run_one(tly_jobrunner *jr, const tly_job *job, tly_error *err)
 {
     if (strcmp(job->kind, TLY_JOB_INGEST_FILE) == 0 || strcmp(job->kind, TLY_JOB_EXPAND_BATCH) == 0)
@@ -105,6 +168,13 @@ static void settle(tly_jobrunner *jr, const job_counters *c, const tly_job *job,
     tly_store *st = jr->app->store;
     tly_error e2;
     if (rc == 0) {
+        /* Ingest jobs delete their row in the transaction that records their outcome;
+         * the other kinds (aggregate, export, prelabel) leave it to us. Left behind,
+         * the row stayed 'running' and was claimed again, and re-run, every time its
+         * lease ran out. */
+        int self_done = strcmp(job->kind, TLY_JOB_INGEST_FILE) == 0 || strcmp(job->kind, TLY_JOB_EXPAND_BATCH) == 0;
+        if (!self_done && tly_store_job_done(st, job->id, &e2) < 0 && e2.status != TLY_E_NOT_FOUND)
+            LOG_ERROR("jobs", "cannot mark job %lld done: %s", (long long)job->id, e2.message);
         tly_counter_add(c->done, 1);
     } else if (rc == 1 || job->attempts < MAX_ATTEMPTS) {
         int64_t delay = 1000LL << (job->attempts < 6 ? job->attempts : 6);
@@ -135,6 +205,9 @@ static void *worker_main(void *arg)
     tly_error derr;
     if (tly_store_set_durability(st, TLY_DURABLE_ORDERED, &derr) < 0)
         LOG_WARN("jobs", "cannot relax commit durability: %s", derr.message);
+    pthread_mutex_lock(&jr->lock);
+    int me = jr->next_slot++;
+    pthread_mutex_unlock(&jr->lock);
     while (!stopping(jr)) {
         tly_job group[FILE_GROUP + 1];
         tly_error errs[FILE_GROUP];
@@ -142,23 +215,26 @@ static void *worker_main(void *arg)
         size_t n = 0;
         int other = 0;   /* group[n] is a job of another kind, claimed after the files */
         tly_error err;
-        int rc = tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &group[0], &err);
+        int rc = tly_store_job_claim(st, jr->app->node_id, jr->lease_ms, &group[0], &err);
         if (rc != 0) {
             if (rc < 0 && err.status != TLY_E_BUSY)
                 LOG_ERROR("jobs", "claim failed: %s", err.message);
             idle_wait(jr);
             continue;
         }
+        hold(jr, me, 0, group[0].id);
         if (strcmp(group[0].kind, TLY_JOB_INGEST_FILE) != 0) {
             rc = run_one(jr, &group[0], &err);
             settle(jr, &c, &group[0], rc, &err);
+            hold(jr, me, 0, 0);
             tly_job_clear(&group[0]);
             continue;
         }
         for (n = 1; n < FILE_GROUP; n++) {
             memset(&group[n], 0, sizeof group[n]);
-            if (tly_store_job_claim(st, jr->app->node_id, LEASE_MS, &group[n], &err) != 0)
+            if (tly_store_job_claim(st, jr->app->node_id, jr->lease_ms, &group[n], &err) != 0)
                 break;
+            hold(jr, me, (int)n, group[n].id);
             if (strcmp(group[n].kind, TLY_JOB_INGEST_FILE) != 0) {
                 other = 1;
                 break;
@@ -167,11 +243,13 @@ static void *worker_main(void *arg)
         tly_ingest_file_jobs(jr->app->ingest, group, n, results, errs);
         for (size_t i = 0; i < n; i++) {
             settle(jr, &c, &group[i], results[i], &errs[i]);
+            hold(jr, me, (int)i, 0);
             tly_job_clear(&group[i]);
         }
         if (other) {
             rc = run_one(jr, &group[n], &err);
             settle(jr, &c, &group[n], rc, &err);
+            hold(jr, me, (int)n, 0);
             tly_job_clear(&group[n]);
         }
     }
@@ -181,13 +259,19 @@ static void *worker_main(void *arg)
 int tly_jobrunner_start(tly_app *app, int threads, tly_jobrunner **out, tly_error *err)
 {
     tly_jobrunner *jr = calloc(1, sizeof *jr);
-    if (!jr || !(jr->threads = calloc((size_t)threads, sizeof *jr->threads))) {
+    if (!jr || !(jr->threads = calloc((size_t)threads, sizeof *jr->threads)) ||
+        !(jr->held = calloc((size_t)threads * HELD_PER_THREAD, sizeof *jr->held))) {
+        if (jr)
+            free(jr->threads);
         free(jr);
         return tly_fail(err, TLY_E_INTERNAL, "internal", "out of memory");
     }
     jr->app = app;
+    jr->lease_ms = (int64_t)(app->cfg.job_lease_s > 0 ? app->cfg.job_lease_s : 60) * 1000;
+    jr->nthreads = 0;
     pthread_mutex_init(&jr->lock, NULL);
     pthread_cond_init(&jr->wake, NULL);
+    pthread_cond_init(&jr->beat, NULL);
     for (int i = 0; i < threads; i++) {
         if (pthread_create(&jr->threads[i], NULL, worker_main, jr) != 0) {
             tly_jobrunner_stop(jr);
@@ -195,6 +279,11 @@ int tly_jobrunner_start(tly_app *app, int threads, tly_jobrunner **out, tly_erro
         }
         jr->nthreads++;
     }
+    if (pthread_create(&jr->heartbeat, NULL, heartbeat_main, jr) != 0) {
+        tly_jobrunner_stop(jr);
+        return tly_fail(err, TLY_E_INTERNAL, "internal", "cannot start the job lease heartbeat");
+    }
+    jr->heartbeat_started = 1;
     *out = jr;
     return 0;
 }
@@ -206,11 +295,16 @@ void tly_jobrunner_stop(tly_jobrunner *jr)
     pthread_mutex_lock(&jr->lock);
     jr->stopping = 1;
     pthread_cond_broadcast(&jr->wake);
+    pthread_cond_broadcast(&jr->beat);
     pthread_mutex_unlock(&jr->lock);
     for (int i = 0; i < jr->nthreads; i++)
         pthread_join(jr->threads[i], NULL);
+    if (jr->heartbeat_started)
+        pthread_join(jr->heartbeat, NULL);
     pthread_mutex_destroy(&jr->lock);
     pthread_cond_destroy(&jr->wake);
+    pthread_cond_destroy(&jr->beat);
+    free(jr->held);
     free(jr->threads);
     free(jr);
 }

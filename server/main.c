@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define SWEEP_S 300   /* housekeeping period, and the age of an upload copy it may remove */
 
 /* A name for this node's job leases that survives restarts of the same data dir, so
  * a restarted process can take back exactly the jobs its predecessor held. */
@@ -165,8 +168,25 @@ int main(int argc, char **argv)
     }
     LOG_INFO("tallyd", "tallyd %s ready (data %s, store %s, blobs %s)", TALLY_VERSION, app.cfg.data_dir,
              tly_store_backend_name(app.store), tly_blob_backend_name(app.blobs));
+    /* Waiting for a stop signal, the main thread does the node's housekeeping:
+     * copies of uploads this node received and another node ingested are only
+     * removed here (and at start-up), every SWEEP_S. */
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+        struct timespec every = {SWEEP_S, 0};
+        sig = sigtimedwait(&stop_signals, NULL, &every);
+        if (sig > 0)
+            break;
+        if (errno != EAGAIN && errno != EINTR)
+            sigwait(&stop_signals, &sig);   /* cannot time the wait: just wait */
+        if (sig > 0)
+            break;
+        int n = tly_ingest_sweep_uploads(app.ingest, SWEEP_S, &err);
+        if (n < 0)
+            LOG_WARN("tallyd", "spool sweep: %s", err.message);
+        else if (n > 0)
+            LOG_INFO("tallyd", "spool sweep removed %d uploads other nodes ingested", n);
+    }
     LOG_INFO("tallyd", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     MHD_stop_daemon(http);
     close_everything(&app);

@@ -382,6 +382,13 @@ void tly_blob_reader_close(tly_blob_reader *r)
     free(r);
 }
 
+int tly_blob_link_local(tly_blob_store *bs, const char *sha256, const char *path, tly_error *err)
+{
+    if (check_name(sha256, err) < 0)
+        return -1;
+    return bs->be->link_to ? bs->be->link_to(bs->impl, sha256, path, err) : 1;
+}
+
 int tly_blob_presign(tly_blob_store *bs, const char *sha256, long expires_s, const char *content_type, char *out,
                      size_t outsz, tly_error *err)
 {

@@ -75,6 +75,14 @@ ssize_t tly_blob_read_at(tly_blob_reader *r, void *buf, size_t len, uint64_t off
 int tly_blob_reader_fd(const tly_blob_reader *r);
 void tly_blob_reader_close(tly_blob_reader *r);
 
+/* The blob's bytes as a local file without copying them: makes path (a new name) a
+ * hard link to the blob where the backend keeps blobs as files on path's file
+ * system. 0 when linked; 1 when the backend cannot (S3, or another file system: read
+ * the blob through a reader instead); -1 on error (NOT_FOUND if absent). The caller
+ * must not write to the file (it is the blob), only read, unlink, or hand it back
+ * with tly_blob_put_file(s) (the store already has those bytes: it drops the name). */
+int tly_blob_link_local(tly_blob_store *bs, const char *sha256, const char *path, tly_error *err);
+
 /* A time-limited URL from which a client can GET the blob directly (S3 presigned
  * URL), served with content_type; TLY_E_UNSUPPORTED for backends without one
  * (local files). out holds at least 2048 bytes. */

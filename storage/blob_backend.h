@@ -49,6 +49,10 @@ struct tly_blob_backend {
     ssize_t (*read_at)(void *reader, void *buf, size_t len, uint64_t offset);
     int (*reader_fd)(const void *reader);
     void (*reader_close)(void *reader);
+    /* Makes path a new hard link to the blob: 0, 1 when it cannot (path on another
+     * file system), -1 (NOT_FOUND when the blob is absent). NULL when the backend
+     * keeps no local files. */
+    int (*link_to)(void *impl, const char *sha256, const char *path, tly_error *err);
 
     int (*sweep_tmp)(void *impl, tly_error *err);
 

@@ -356,6 +356,23 @@ static void local_reader_close(void *reader)
     free(r);
 }
 
+/* A blob is never written after its rename into place, so a second name for its
+ * inode is as good as a copy, and costs nothing. */
+static int local_link_to(void *impl, const char *sha256, const char *path, tly_error *err)
+{
+    char final[PATH_MAX];
+    if (path_of(impl, sha256, final, sizeof final) < 0)
+        return tly_fail(err, TLY_E_INVALID, "invalid", "blob path too long");
+    if (link(final, path) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return tly_fail(err, TLY_E_NOT_FOUND, "not_found", "blob %s not found", sha256);
+    /* Another file system, or one without hard links: the caller copies. */
+    if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP)
+        return 1;
+    return io_fail(err, "linking to", final);
+}
+
 /* Start-up only: a writer active in another thread would lose its temp file. */
 static int local_sweep_tmp(void *impl, tly_error *err)
 {
@@ -428,6 +445,7 @@ const struct tly_blob_backend tly_blob_local_backend = {
     .read_at = local_read_at,
     .reader_fd = local_reader_fd,
     .reader_close = local_reader_close,
+    .link_to = local_link_to,
     .sweep_tmp = local_sweep_tmp,
     .list = local_list,
 };

@@ -417,6 +417,10 @@ int tly_store_job_retry(tly_store *st, int64_t id, const char *error, int64_t de
                         tly_error *err);
 /* Permanently failed; kept for inspection. */
 int tly_store_job_fail(tly_store *st, int64_t id, const char *error, tly_error *err);
+/* Extends the lease of job id to now + lease_ms while owner still holds it (the
+ * owner's heartbeat for a job it is running): 0, 1 when owner no longer holds it (the
+ * lease ran out and another node claimed the job, or it finished), -1 on error. */
+int tly_store_job_renew(tly_store *st, int64_t id, const char *owner, int64_t lease_ms, tly_error *err);
 /* Requeue every running job leased by owner (start-up after a crash, or shutdown). */
 int tly_store_job_release_owner(tly_store *st, const char *owner, int64_t *released_out,
                                 tly_error *err);
@@ -679,6 +683,8 @@ typedef struct {
     json_t *detail;
     int64_t judgments;
     int64_t updated_at;
+    const char *answer_text;  /* the stored text of answer (NULL when the column is NULL or */
+    const char *detail_text;  /* answers are not read) and of detail: what raw_json readers use */
     const char *worker_ids;   /* "12,15,19": workers whose judgments counted ("" if none) */
     const char *split;        /* with filter.split_key: the assigned split, or NULL */
 } tly_export_row;
@@ -688,6 +694,7 @@ typedef struct {
     int64_t batch_id;         /* 0 = any */
     double min_confidence;    /* 0 = any */
     int without_answer;       /* leave row.answer NULL (a pass that does not read it) */
+    int raw_json;             /* leave row.answer and row.detail NULL, give only their text */
     const char *split_key;    /* stratified split: fill row.split from its assignments */
     int unassigned_only;      /* with split_key: only rows without an assignment yet */
     int with_workers;         /* fill row.worker_ids (else "") */
@@ -770,8 +777,8 @@ void tly_prediction_list_free(tly_prediction *list, size_t n);
 int tly_store_prediction_put(tly_store *st, int64_t item_id, int64_t project_id, int64_t model_id,
                              const char *version, json_t *answer, double score, const char *error, tly_error *err);
 /* The model's predictions on items humans finished (results in done / released not
- * made by the model itself), to fn with the prediction's score and answer and the
- * result's answer. Returns the pairs seen or -1. */
+ * made by the model itself, nor via the confirm step: history to_confirm), to fn with
+ * the prediction's score and answer and the result's answer. Returns the pairs seen or -1. */
 int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
                                    int (*fn)(double score, json_t *predicted, json_t *result, void *ctx), void *ctx,
                                    tly_error *err);
@@ -812,8 +819,11 @@ int tly_store_classifier_state_get(tly_store *st, int64_t model_id, tly_classifi
  * trained_on (a fit that was not possible yet only moves next_train_at). */
 int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s, const void *weights, size_t len,
                                    tly_error *err);
-/* Enough new labels: marks the state stale and drops the model's predictions on fresh
- * items (new, never judged, not routed), which its next run predicts again. */
+/* Enough new labels: marks the state stale (the model's next run fits again). */
 int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err);
+/* After a fit: drops the model's predictions on fresh items (new, never judged, not
+ * routed), which its next run predicts again, after making confirm steps nobody has
+ * started fresh again (history confirm_withdrawn). */
+int tly_store_classifier_forget_fresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err);
 
 #endif

@@ -143,14 +143,46 @@ int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s,
                    err, "iiiji", s->model_id, s->trained_on, s->next_train_at, s->info, tly_now_ms());
 }
 
+/* Items sent to the confirm step (annotate/prelabel.c: history to_confirm, extra < 0)
+ * that nobody has judged or holds a lease on: ?1 project, ?2 now. */
+#define UNSTARTED_CONFIRM(last_kind)                                                               \
+    " i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra < 0"                     \
+    " AND (SELECT e.kind FROM item_events e WHERE e.item_id = i.id ORDER BY e.id DESC LIMIT 1) = '" \
+    last_kind "' AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id"              \
+    " AND a.state = 'leased' AND a.expires_at > ?)"
+
 int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err)
 {
-    /* Fresh items only (new, never judged, not routed to a check): nobody is working
-     * on them, so a newer model may still decide them. */
+    (void)project_id;
     return sq_exec(st,
                    "INSERT INTO classifier_state (model_id, stale, updated_at) VALUES (?, 1, ?)"
                    " ON CONFLICT (model_id) DO UPDATE SET stale = 1",
-                   err, "ii", model_id, tly_now_ms()) < 0 ||
+                   err, "ii", model_id, tly_now_ms()) < 0
+               ? -1
+               : 0;
+}
+
+int tly_store_classifier_forget_fresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err)
+{
+    /* Fresh items only (new, never judged, not routed to a check): nobody is working
+     * on them, so the newer model may still decide them. This runs once the new
+     * weights exist, not when the fit is merely due: fresh items without a prediction
+     * are ordinary work for the crowd, and the first ones in dispatch order would be
+     * labeled in full while the fit runs. Confirm steps nobody has started become
+     * fresh again first: a prediction routes all fresh items at once, so the first
+     * calibrated model would otherwise decide, for good, how most of a big project is
+     * labeled; the newer one may accept them outright or confirm them at its own
+     * threshold. The withdrawal is in their history (confirm_withdrawn), which also
+     * ends the step for qa/results.c. */
+    int64_t now = tly_now_ms();
+    return sq_exec(st,
+                   "INSERT INTO item_events (item_id, project_id, at, actor, kind, detail)"
+                   " SELECT i.id, i.project_id, ?, 0, 'confirm_withdrawn', NULL FROM items i WHERE"
+                   UNSTARTED_CONFIRM("to_confirm"),
+                   err, "iii", now, project_id, now) < 0 ||
+                   sq_exec(st, "UPDATE items SET extra = 0 WHERE id IN (SELECT i.id FROM items i WHERE"
+                               UNSTARTED_CONFIRM("confirm_withdrawn") ")",
+                           err, "ii", project_id, now) < 0 ||
                    sq_exec(st,
                            "DELETE FROM predictions WHERE model_id = ? AND item_id IN (SELECT i.id FROM items i"
                            " WHERE i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra = 0)",

@@ -126,6 +126,7 @@ struct walk {
     int (*fn)(const tly_export_row *row, void *ctx);
     void *ctx;
     int without_answer;
+    int raw_json;   /* answer and detail as text only (export/jsonview.h reads them) */
     /* Items of a project mostly share their media object (one camera, one format):
      * the last one parsed is kept and reused when the text is the same. */
     char media_text[256];
@@ -163,8 +164,11 @@ static int walk_row(const sq_row *r, void *ctx, tly_error *err)
             strcpy(w->media_text, media_text);
         }
     }
-    if (media_ok && (w->without_answer || sq_col_json(r, 6, &row.answer, err) == 0) &&
-        sq_col_json(r, 9, &row.detail, err) == 0)
+    if (!w->without_answer)
+        row.answer_text = r->drv->column_text(r->stmt, 6);
+    row.detail_text = r->drv->column_text(r->stmt, 9);
+    if (media_ok && (w->without_answer || w->raw_json || sq_col_json(r, 6, &row.answer, err) == 0) &&
+        (w->raw_json || sq_col_json(r, 9, &row.detail, err) == 0))
         rc = w->fn(&row, w->ctx) < 0 ? tly_fail(err, TLY_E_INTERNAL, "aborted", "stopped by the reader") : 0;
     json_decref(row.media);
     json_decref(row.answer);
@@ -200,7 +204,7 @@ int64_t tly_store_export_rows(tly_store *st, int64_t project_id, const tly_expor
                               int limit, int (*fn)(const tly_export_row *row, void *ctx), void *ctx,
                               tly_error *err)
 {
-    struct walk w = {.fn = fn, .ctx = ctx, .without_answer = f->without_answer};
+    struct walk w = {.fn = fn, .ctx = ctx, .without_answer = f->without_answer, .raw_json = f->raw_json};
     int64_t n;
     if (f->split_key)
         n = sq_each(st, st->sql_export_rows[1], walk_row, &w, err, "itiitiifii", (int64_t)(f->with_workers != 0),
@@ -256,6 +260,17 @@ int tly_store_split_assign(tly_store *st, int64_t project_id, const char *split_
 int tly_store_export_count(tly_store *st, int64_t project_id, const tly_export_filter *f, int64_t *out,
                            tly_error *err)
 {
+    /* Released and done items always have their results row (store_quality.c), so
+     * without a confidence filter the items' state index alone counts them: the
+     * join cost a fifth of what sqlite3 takes to read the whole export. */
+    if (f->min_confidence <= 0)
+        return sq_int64(st,
+                        "SELECT COUNT(*) FROM items i WHERE i.project_id = ? AND i.state = ?"
+                        " AND (? = 0 OR i.batch_id = ?)",
+                        out, err, "itii", project_id, f->state ? f->state : "released", f->batch_id,
+                        f->batch_id) < 0
+                   ? -1
+                   : 0;
     return sq_int64(st,
                     "SELECT COUNT(*) FROM results r JOIN items i ON i.id = r.item_id WHERE r.project_id = ?"
                     " AND i.state = ? AND (? = 0 OR i.batch_id = ?) AND r.confidence >= ?",

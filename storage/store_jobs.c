@@ -5,6 +5,9 @@
  *                        |    --retry--> queued again (run_after = now + delay)
  *                        |    --fail---> failed (kept for inspection)
  *                        `--lease runs out, or release_owner--> claimable again
+ * A running job's lease is renewed by its owner's heartbeat (tly_store_job_renew)
+ * while the job runs, so a lease can be short (a dead node's jobs are taken over
+ * soon) however long a job takes.
  * Done jobs are deleted rather than marked: the table then only holds live work
  * (and failures), so claiming never wades through history. tly_store_job_counts
  * therefore reports queued / running / failed only.
@@ -113,6 +116,16 @@ int tly_store_job_fail(tly_store *st, int64_t id, const char *error, tly_error *
                       " last_error = ?, updated_at = ? WHERE id = ? RETURNING id",
                       NULL, err, "tii", error, tly_now_ms(), id);
     return sq_found(rc, "job", id, err);
+}
+
+int tly_store_job_renew(tly_store *st, int64_t id, const char *owner, int64_t lease_ms, tly_error *err)
+{
+    int64_t now = tly_now_ms();
+    int rc = sq_int64(st,
+                      "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND owner = ?"
+                      " AND state = 'running' RETURNING id",
+                      NULL, err, "iiit", now + lease_ms, now, id, owner ? owner : "");
+    return rc;   /* sq_int64: 0 a row, 1 none, -1 error */
 }
 
 int tly_store_job_release_owner(tly_store *st, const char *owner, int64_t *released_out,

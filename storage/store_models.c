@@ -229,6 +229,9 @@ int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
     return sq_each(st,
                    "SELECT p.score, p.answer, r.answer FROM predictions p JOIN results r ON r.item_id = p.item_id"
                    " JOIN items i ON i.id = p.item_id WHERE p.model_id = ? AND p.answer IS NOT NULL"
-                   " AND p.score IS NOT NULL AND i.state IN ('done', 'released') AND r.method <> 'model'",
+                   " AND p.score IS NOT NULL AND i.state IN ('done', 'released') AND r.method <> 'model'"
+                   /* Items routed to the confirm step were labeled depending on the model's
+                    * answer (kept when one worker agreed): not an independent check of it. */
+                   " AND NOT EXISTS (SELECT 1 FROM item_events e WHERE e.item_id = p.item_id AND e.kind = 'to_confirm')",
                    read_pair, &pc, err, "i", model_id);
 }

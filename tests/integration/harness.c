@@ -873,7 +873,8 @@ json_t *it_wait_batch(it_server *s, const char *token, int64_t batch_id, int tim
             it_response_free(&r);
             return NULL;
         }
-        const char *state = it_json_str(r.json, "state");
+        char state[32];   /* a copy: r.json goes before the timeout message */
+        snprintf(state, sizeof state, "%s", it_json_str(r.json, "state"));
         if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0) {
             json_t *b = json_incref(r.json);
             it_response_free(&r);
@@ -1101,6 +1102,55 @@ int64_t it_post_project(it_server *s, const char *token, const char *body)
     assert_true(id > 0);
     it_response_free(&r);
     return id;
+}
+
+int it_group_start(it_server *s, char **mgr)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    return it_server_start_users(s, NULL, mgr, NULL, NULL);
+}
+
+int it_group_finish(it_server *s, char **mgr)
+{
+    int rc = it_server_finish(s);
+    free(*mgr);
+    *mgr = NULL;
+    curl_global_cleanup();
+    return rc;
+}
+
+int64_t it_prelabel_project(it_server *s, const char *token, int *seq, const char *prefix,
+                            const char *media, const char *template_json)
+{
+    size_t n = strlen(template_json) + 512;
+    char *body = malloc(n);
+    assert_non_null(body);
+    snprintf(body, n, "{\"name\":\"%s-%d\",\"media\":\"%s\",\"template\":%s,\"workflow\":%s}", prefix,
+             ++*seq, media, template_json, IT_PRELABEL_WORKFLOW);
+    int64_t id = it_post_project(s, token, body);
+    free(body);
+    return id;
+}
+
+json_t *it_wait_prediction(it_server *s, const char *token, int64_t item, const char *model,
+                           int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        json_t *list = it_json_requestf(s, "GET", token, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
+        json_t *items = json_object_get(list, "items");
+        json_t *p = model ? it_json_find(items, "model", model) : json_array_get(items, 0);
+        if (p) {
+            json_incref(p);
+            json_decref(list);
+            return p;
+        }
+        json_decref(list);
+        if (it_now_ms() >= deadline)
+            fail_msg("item %lld: no prediction%s%s after %d ms", (long long)item, model ? " by " : "",
+                     model ? model : "", timeout_ms);
+        it_sleep_ms(100);
+    }
 }
 
 void it_finish_batch(it_server *s, const char *token, int64_t batch, int accepted)

@@ -234,6 +234,27 @@ json_t *it_next_task(it_server *s, const char *tok, int64_t project);
 /* it_next_task that must give a task; its assignment id, the item id into *item (may
  * be NULL). */
 int64_t it_take(it_server *s, const char *tok, int64_t project, int64_t *item);
+/* A test group's server with one manager: curl_global_init, then it_server_start_users
+ * (the manager's token into *mgr); cmocka's group-setup result (0 or -1). */
+int it_group_start(it_server *s, char **mgr);
+/* Its end: it_server_finish, the token freed (*mgr NULL), curl_global_cleanup;
+ * it_server_finish's result. */
+int it_group_finish(it_server *s, char **mgr);
+/* Pre-labeling (the it_prelabel* tests). The workflow their model projects start from:
+ * one judgment per item, no quiz, no test questions, no trust floor, predictions shown
+ * to workers, auto_accept 1 (docs/API.md: routes nothing past the workers). */
+#define IT_PRELABEL_WORKFLOW                                                                 \
+    "{\"overlap\":1,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"                      \
+    "\"prelabel\":{\"show\":true,\"auto_accept\":1}}"
+/* it_post_project of a project named "<prefix>-<++*seq>" with media, template (JSON
+ * text) and IT_PRELABEL_WORKFLOW; returns its id. */
+int64_t it_prelabel_project(it_server *s, const char *token, int *seq, const char *prefix,
+                            const char *media, const char *template_json);
+/* Polls GET /v1/items/{item}/predictions every 100 ms until it lists a prediction by
+ * model (its "model" member; NULL: any, the first) and returns it (new reference);
+ * fails the test after timeout_ms. */
+json_t *it_wait_prediction(it_server *s, const char *token, int64_t item, const char *model,
+                           int timeout_ms);
 /* it_run_cli (input NULL) or it_run_cli_input with the NULL-terminated const char *
  * arguments in ap (at most 31 are used); prints the command's stdout / stderr when it
  * fails or IT_VERBOSE is set. Returns it_run_cli's status. */

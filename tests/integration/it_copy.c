@@ -8,7 +8,7 @@
  * matching, and puts the blobs into the run's blob store (the S3 test server's bucket
  * in ctest's _pg run, else a local directory). A tallyd on the copy (--db the
  * database, --blobs the copied blobs) must answer the same reads (as JSON), serve the
- * same media bytes, and take new writes whose ids do not clash with copied ones (the
+ * same media bytes and export download, and take new writes whose ids do not clash with copied ones (the
  * identity sequences were moved past them). A second copy into the now non-empty
  * database is refused with a clear message; a second blob copy skips every blob; a
  * source blob whose bytes do not match its name fails the blob copy.
@@ -219,9 +219,11 @@ static void test_copy_sqlite_to_postgres(void **state)
     views_of(project, item, export_id, paths);
     for (int i = 0; i < N_VIEWS; i++)
         before[i] = get_json(&src, mgr, paths[i]);
-    it_response media_before;
+    it_response media_before, export_before;
     assert_int_equal(it_getf(&src, mgr, &media_before, "/v1/items/%lld/media", (long long)item), 0);
     IT_ASSERT_STATUS(media_before, 200);
+    assert_int_equal(it_getf(&src, mgr, &export_before, "/v1/exports/%lld/download", (long long)export_id), 0);
+    IT_ASSERT_STATUS(export_before, 200);
     assert_int_equal(it_server_stop(&src), 0);
 
     /* ---- the copy into a fresh database (and blob store) ---- */
@@ -239,8 +241,9 @@ static void test_copy_sqlite_to_postgres(void **state)
     assert_non_null(strstr(out, "copying the sqlite store into the postgres store"));
     assert_non_null(strstr(out, "row counts and checksums match on every table"));
     assert_null(strstr(out, "MISMATCH"));
-    if (!strstr(out, "blobs: 5 copied") || !strstr(out, " 0 already there, 0 failed"))
-        fail_msg("expected the 5 images' blobs copied, got:\n%s", out);
+    /* The images, and the export's artifact and manifest (blobs since issue 8). */
+    if (!strstr(out, "blobs: 7 copied") || !strstr(out, " 0 already there, 0 failed"))
+        fail_msg("expected the 5 images' blobs and the export's 2 copied, got:\n%s", out);
     /* One line per table, with the rows it had. */
     static const char *const tables[] = {"users", "projects", "batches", "batch_files", "items", "previews", "jobs",
                                          "assignments", "judgments", "project_workers", "results", "item_events",
@@ -283,6 +286,14 @@ static void test_copy_sqlite_to_postgres(void **state)
     assert_memory_equal(media_after.body, media_before.body, media_before.len);
     it_response_free(&media_after);
     it_response_free(&media_before);
+    /* The export's artifact moved with the blobs: the copy serves the same bytes. */
+    it_response export_after;
+    assert_int_equal(it_getf(&dst, mgr, &export_after, "/v1/exports/%lld/download", (long long)export_id), 0);
+    IT_ASSERT_STATUS(export_after, 200);
+    assert_int_equal(export_after.len, export_before.len);
+    assert_memory_equal(export_after.body, export_before.body, export_before.len);
+    it_response_free(&export_after);
+    it_response_free(&export_before);
 
     /* ---- new writes: fresh ids past the copied ones ---- */
     int seq = 0;
@@ -321,7 +332,7 @@ static void test_copy_sqlite_to_postgres(void **state)
     const char *const blob_args[] = {"--blobs-from", blobs_from, "--blobs-to", blobs_to, NULL};
     out = NULL;
     assert_int_equal(run_copy(&src, blob_args, &out), 0);
-    if (!strstr(out, "blobs: 0 copied (0 bytes), 5 already there, 0 failed"))
+    if (!strstr(out, "blobs: 0 copied (0 bytes), 7 already there, 0 failed"))
         fail_msg("expected every blob skipped, got:\n%s", out);
     free(out);
     /* A file under the name of other bytes (the SHA-256 of "a"). */

@@ -73,9 +73,8 @@ static int teardown(void **state)
 }
 
 /* n distinct JPEGs in ROOT/sub (created), imported into project as a directory batch
- * through node `via`, waited for on the other node; asserts all n accepted. Uploads
- * would not do: the upload spool is per data dir, and the other node's job threads
- * may claim the upload's ingest. */
+ * through node `via`, waited for on the other node; asserts all n accepted. (Uploads
+ * to one node ingested by another are it_multinode_kill's subject.) */
 static void import_jpegs(it_server *via, int64_t project, const char *sub, int n)
 {
     char dir[400], path[480];

@@ -147,37 +147,21 @@ static void stop_model(void)
 /* Waits until the item has a prediction (an answer or an error); returns it. */
 static json_t *wait_prediction(int64_t item)
 {
-    long long deadline = it_now_ms() + 30000;
-    for (;;) {
-        json_t *list = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
-        json_t *first = json_array_get(json_object_get(list, "items"), 0);
-        if (first) {
-            json_incref(first);
-            json_decref(list);
-            return first;
-        }
-        json_decref(list);
-        assert_true(it_now_ms() < deadline);
-        it_sleep_ms(100);
-    }
+    return it_wait_prediction(&g.srv, g.mgr, item, NULL, 30000);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
     memset(&g, 0, sizeof g);
-    curl_global_init(CURL_GLOBAL_ALL);
-    return it_server_start_users(&g.srv, NULL, &g.mgr, NULL, NULL);
+    return it_group_start(&g.srv, &g.mgr);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
     stop_model();
-    int rc = it_server_finish(&g.srv);
-    free(g.mgr);
-    curl_global_cleanup();
-    return rc;
+    return it_group_finish(&g.srv, &g.mgr);
 }
 
 static const char *TEMPLATE = "{\"controls\":[{\"name\":\"label\",\"type\":\"choice\",\"options\":[\"cat\",\"dog\"]},"
@@ -187,11 +171,7 @@ static void test_remote_model(void **state)
 {
     (void)state;
     char body[1024];
-    snprintf(body, sizeof body,
-             "{\"name\":\"prelabel-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":1,"
-             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"prelabel\":{\"show\":true,\"auto_accept\":1}}}",
-             ++g.seq, TEMPLATE);
-    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    int64_t project = it_prelabel_project(&g.srv, g.mgr, &g.seq, "prelabel", "image", TEMPLATE);
     start_model(0);
     snprintf(body, sizeof body, "{\"name\":\"detector\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}",
              g.model_port);
@@ -390,6 +370,124 @@ static void test_confidence_routing(void **state)
     free(w2);
 }
 
+/* The confirm step: predictions from verify_from up to the threshold get one worker.
+ * Agreeing with the model finishes the item (method "confirmed", 1 judgment); disagreeing
+ * sends it to normal labeling (overlap restored, history verify_rejected). */
+static void test_confirm_step(void **state)
+{
+    (void)state;
+    if (!g.model)
+        start_model(0);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"confirm-%d\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":3,"
+             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"min_confidence\":0,"
+             "\"checks\":{\"min_box_px\":0,\"same_answer_min\":0},"
+             "\"prelabel\":{\"show\":true,\"auto_accept\":0.99,\"verify_rate\":0,\"verify_from\":0.9}}}",
+             ++g.seq, TEMPLATE);
+    int64_t project = it_post_project(&g.srv, g.mgr, body);
+    snprintf(body, sizeof body, "{\"name\":\"m\",\"kind\":\"remote\",\"url\":\"http://127.0.0.1:%d\"}", g.model_port);
+    json_decref(it_json_requestf(&g.srv, "POST", g.mgr, body, 201, "/v1/projects/%lld/models", (long long)project));
+    it_add_jpegs(&g.srv, g.mgr, project, "confirm", "k", 6, 500);
+    json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    size_t i;
+    json_t *it;
+    int confirmable = 0, rejected = 0, unsure = 0;
+    json_array_foreach(json_object_get(items, "items"), i, it) {
+        int64_t id = it_json_int(it, "id");
+        json_decref(wait_prediction(id));
+        /* The test model scores 0.97 (in the band) unless id % 3 == 0 (0.55, below it);
+         * the first worker agrees on even ids and disagrees on odd ones. */
+        if (id % 3 == 0)
+            unsure++;
+        else if (id % 2 == 0)
+            confirmable++;
+        else
+            rejected++;
+    }
+    json_decref(items);
+    assert_true(confirmable > 0 && rejected > 0);
+    char *w1 = it_new_user(&g.srv, &g.seq, "worker");
+    json_t *t;
+    int first = 0;
+    while ((t = it_next_task(&g.srv, w1, project))) {
+        int64_t item = it_json_int(json_object_get(t, "item"), "id");
+        json_t *pre = json_object_get(json_object_get(t, "prelabel"), "answer");
+        assert_non_null(pre);
+        json_t *answer = json_deep_copy(pre);
+        if (item % 2)
+            json_object_set_new(answer, "label", json_string(strcmp(it_json_str(pre, "label"), "cat") ? "cat" : "dog"));
+        json_t *sub = json_pack("{s:o}", "answer", answer);
+        char *text = json_dumps(sub, JSON_COMPACT);
+        json_decref(sub);
+        json_decref(it_json_requestf(&g.srv, "POST", w1, text, 200, "/v1/assignments/%lld/submit",
+                                     (long long)it_json_int(t, "assignment_id")));
+        free(text);
+        json_decref(t);
+        first++;
+    }
+    assert_int_equal(first, 6);
+    /* The aggregation decides the checked items: the agreed ones are done at once. */
+    long long deadline = it_now_ms() + 20000;
+    int by_model = 0;
+    for (;;) {
+        json_t *done = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done",
+                                        (long long)project);
+        by_model = 0;
+        json_array_foreach(json_object_get(done, "items"), i, it) {
+            assert_string_equal(it_json_str(it, "method"), "confirmed");
+            assert_int_equal(it_json_int(it, "judgments"), 1);
+            assert_int_equal(it_json_int(it, "item_id") % 2, 0);
+            by_model++;
+        }
+        json_decref(done);
+        if (by_model == confirmable)
+            break;
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(100);
+    }
+    /* The rest needs the normal overlap: two more workers each. */
+    int more = 0;
+    for (int k = 0; k < 2; k++) {
+        char *w = it_new_user(&g.srv, &g.seq, "worker");
+        deadline = it_now_ms() + 20000;
+        int got = 0;
+        while (got < rejected + unsure) {   /* rejected items come back once aggregated */
+            t = it_next_task(&g.srv, w, project);
+            if (!t) {
+                assert_true(it_now_ms() < deadline);
+                it_sleep_ms(100);
+                continue;
+            }
+            json_decref(it_json_requestf(&g.srv, "POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200,
+                                         "/v1/assignments/%lld/submit", (long long)it_json_int(t, "assignment_id")));
+            json_decref(t);
+            got++;
+        }
+        assert_null(it_next_task(&g.srv, w, project));
+        more += got;
+        free(w);
+    }
+    assert_int_equal(more, 2 * (rejected + unsure));
+    /* A rejected item's history says why it was labeled normally. */
+    items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+    int seen = 0;
+    json_array_foreach(json_object_get(items, "items"), i, it) {
+        int64_t id = it_json_int(it, "id");
+        if (id % 3 == 0 || id % 2 == 0)
+            continue;
+        json_t *h = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/history", (long long)id);
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(h, "items"), k, ev)
+            seen += strcmp(it_json_str(ev, "kind"), "verify_rejected") == 0;
+        json_decref(h);
+    }
+    json_decref(items);
+    assert_int_equal(seen, rejected);
+    free(w1);
+}
+
 /* The threshold derived from finished items: once humans have confirmed enough of the
  * model's answers, new confident items are accepted at the score where it was right. */
 static void test_calibrated_threshold(void **state)
@@ -490,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_remote_model),
         cmocka_unit_test(test_confidence_routing),
         cmocka_unit_test(test_calibrated_threshold),
+        cmocka_unit_test(test_confirm_step),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -30,6 +30,9 @@
 #define REF_A "had he married a more a amiable woman he might have been made still more respectable than he was"
 #define REF_B "he might even have been made amiable himself"
 #define RATE 16000
+/* How long a prediction may take: the recogniser loads its model on first use, and
+ * sanitizer builds are slow. */
+#define PREDICTION_MS 120000
 
 static struct {
     it_server srv;
@@ -159,12 +162,7 @@ static const char *const TEMPLATE =
 
 static int64_t audio_project(const char *template_json)
 {
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"name\":\"audio-%d\",\"media\":\"audio\",\"template\":%s,\"workflow\":{\"overlap\":1,"
-             "\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,\"prelabel\":{\"show\":true,\"auto_accept\":1}}}",
-             ++g.seq, template_json);
-    return it_post_project(&g.srv, g.mgr, body);
+    return it_prelabel_project(&g.srv, g.mgr, &g.seq, "audio", "audio", template_json);
 }
 
 static json_t *add_model(int64_t project, const char *name, long status)
@@ -192,40 +190,17 @@ static json_t *upload_item(int64_t project, const char *name, const void *data, 
     return it;
 }
 
-/* The item's prediction by model `model` once there (new reference); waits up to 120 s
- * (the recogniser loads its model on first use; sanitizer builds are slow). */
-static json_t *wait_prediction_of(int64_t item, const char *model)
-{
-    long long deadline = it_now_ms() + 120000;
-    for (;;) {
-        json_t *list = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions", (long long)item);
-        json_t *p = it_json_find(json_object_get(list, "items"), "model", model);
-        if (p) {
-            json_incref(p);
-            json_decref(list);
-            return p;
-        }
-        json_decref(list);
-        assert_true(it_now_ms() < deadline);
-        it_sleep_ms(200);
-    }
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     memset(&g, 0, sizeof g);
-    curl_global_init(CURL_GLOBAL_ALL);
-    return it_server_start_users(&g.srv, NULL, &g.mgr, NULL, NULL);
+    return it_group_start(&g.srv, &g.mgr);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    free(g.mgr);
-    int rc = it_server_finish(&g.srv);
-    curl_global_cleanup();
-    return rc;
+    return it_group_finish(&g.srv, &g.mgr);
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -258,7 +233,7 @@ static void test_vad_and_asr(void **state)
 
     /* VAD: two speech segments, on the two utterances (a LibriVox clip may start or
      * end with a little silence of its own, hence the tolerances). */
-    json_t *p = wait_prediction_of(id, "vad");
+    json_t *p = it_wait_prediction(&g.srv, g.mgr, id, "vad", PREDICTION_MS);
     assert_null(json_object_get(p, "error"));
     double score = json_number_value(json_object_get(p, "score"));
     assert_true(score >= 0 && score <= 1);
@@ -288,7 +263,7 @@ static void test_vad_and_asr(void **state)
     json_decref(p);
 
     /* ASR: close to the reference transcript. */
-    p = wait_prediction_of(id, "asr");
+    p = it_wait_prediction(&g.srv, g.mgr, id, "asr", PREDICTION_MS);
     assert_null(json_object_get(p, "error"));
     const char *text = it_json_str(json_object_get(p, "answer"), "words");
     double w = wer(REF_A " " REF_B, text);
@@ -302,35 +277,37 @@ static void test_vad_and_asr(void **state)
 static void test_unsuitable_templates(void **state)
 {
     (void)state;
-    /* No audio_segments control at all. */
-    int64_t project = audio_project("{\"controls\":[{\"name\":\"words\",\"type\":\"transcription\"}]}");
-    it_response r;
-    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, "{\"name\":\"v\",\"kind\":\"builtin\",\"model\":\"vad\"}", &r,
-                                 "/v1/projects/%lld/models", (long long)project),
-                     0);
-    IT_ASSERT_ERROR(r, 422, "template_unsuitable");
-    assert_non_null(strstr(it_err_msg(&r), "audio_segments"));
-    it_response_free(&r);
-    /* Segments, but no speech label: the message lists the labels it has. */
-    project = audio_project(
-        "{\"controls\":[{\"name\":\"events\",\"type\":\"audio_segments\",\"labels\":[\"music\",\"applause\"]}]}");
-    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, "{\"name\":\"v\",\"kind\":\"builtin\",\"model\":\"vad\"}", &r,
-                                 "/v1/projects/%lld/models", (long long)project),
-                     0);
-    IT_ASSERT_ERROR(r, 422, "template_unsuitable");
-    assert_non_null(strstr(it_err_msg(&r), "'applause'"));
-    it_response_free(&r);
-    /* ... and no transcription control for asr. */
-    assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, "{\"name\":\"a\",\"kind\":\"builtin\",\"model\":\"asr\"}", &r,
-                                 "/v1/projects/%lld/models", (long long)project),
-                     0);
-    IT_ASSERT_ERROR(r, 422, "template_unsuitable");
-    assert_non_null(strstr(it_err_msg(&r), "transcription"));
-    it_response_free(&r);
-    /* A transcription in another language. */
-    project = audio_project("{\"controls\":[{\"name\":\"w\",\"type\":\"transcription\",\"language\":\"de\"}]}");
-    IT_EXPECT_ERRORF(&g.srv, "POST", g.mgr, "{\"name\":\"a\",\"kind\":\"builtin\",\"model\":\"asr\"}", 422,
-                     "template_unsuitable", "/v1/projects/%lld/models", (long long)project);
+    /* A model refused for the template (422 template_unsuitable), the message saying why. */
+    static const struct {
+        const char *template_json; /* NULL: the previous case's project */
+        const char *model;
+        const char *message;       /* part of the error message; NULL: any */
+    } cases[] = {
+        /* No audio_segments control at all. */
+        {"{\"controls\":[{\"name\":\"words\",\"type\":\"transcription\"}]}", "vad", "audio_segments"},
+        /* Segments, but no speech label: the message lists the labels it has. */
+        {"{\"controls\":[{\"name\":\"events\",\"type\":\"audio_segments\",\"labels\":[\"music\",\"applause\"]}]}",
+         "vad", "'applause'"},
+        /* ... and no transcription control for asr. */
+        {NULL, "asr", "transcription"},
+        /* A transcription in another language. */
+        {"{\"controls\":[{\"name\":\"w\",\"type\":\"transcription\",\"language\":\"de\"}]}", "asr", NULL},
+    };
+    int64_t project = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (cases[i].template_json)
+            project = audio_project(cases[i].template_json);
+        char body[128];
+        snprintf(body, sizeof body, "{\"name\":\"%c\",\"kind\":\"builtin\",\"model\":\"%s\"}", cases[i].model[0],
+                 cases[i].model);
+        it_response r;
+        assert_int_equal(it_requestf(&g.srv, "POST", g.mgr, body, &r, "/v1/projects/%lld/models", (long long)project),
+                         0);
+        IT_ASSERT_ERROR(r, 422, "template_unsuitable");
+        if (cases[i].message && !strstr(it_err_msg(&r), cases[i].message))
+            fail_msg("%s: the message lacks \"%s\": %s", cases[i].model, cases[i].message, it_err_msg(&r));
+        it_response_free(&r);
+    }
 }
 
 static void test_corrupt_blob(void **state)
@@ -361,7 +338,7 @@ static void test_corrupt_blob(void **state)
     json_decref(m);
     json_decref(it_json_requestf(&g.srv, "POST", g.mgr, NULL, 202, "/v1/projects/%lld/models/%lld/run",
                                  (long long)project, (long long)model));
-    json_t *p = wait_prediction_of(id, "vad");
+    json_t *p = it_wait_prediction(&g.srv, g.mgr, id, "vad", PREDICTION_MS);
     assert_true(json_is_null(json_object_get(p, "answer")));
     const char *error = it_json_str(p, "error");
     fprintf(stderr, "corrupt blob: %s\n", error);

@@ -6,6 +6,7 @@
  * in a temp directory the way export.c drives it (begin / items / end per pass, then
  * tly_export_out_finish), and its files are parsed back and checked against values
  * worked out by hand; a second run must give the same bytes (the same manifest). */
+#include "export_raw_item.h"
 #include "export/out.h"
 #include "export/write_imagenet.h"
 #include "export/writer.h"
@@ -114,7 +115,7 @@ static int run_writer(const tly_export_writer *w, fixture *fx, const char *dir, 
     for (int pass = 0; rc == 0 && pass < w->passes; pass++) {
         rc = w->begin(&state, &fx->ctx, out, pass, err);
         for (size_t i = 0; rc == 0 && i < fx->n; i++)
-            rc = w->item(state, &fx->ctx, &fx->items[i], out, pass, err);
+            rc = export_item_call(w, state, &fx->ctx, &fx->items[i], out, pass, err);
         if (rc == 0)
             rc = w->end(state, &fx->ctx, out, pass, err);
     }

@@ -4,6 +4,7 @@
  * a polygon and keypoints. Each writer runs through a real tly_export_out in a temp
  * directory; its files are parsed back (jansson, field splitting) and checked against
  * values worked out by hand, and a second run must give the same bytes. */
+#include "export_raw_item.h"
 #include "export/out.h"
 #include "export/writer.h"
 
@@ -131,7 +132,7 @@ static int run(const tly_export_writer *w, const fixture *f, run_out *r, tly_err
     for (int pass = 0; rc == 0 && pass < w->passes; pass++) {
         rc = w->begin(&state, &f->ctx, out, pass, err);
         for (size_t i = 0; rc == 0 && i < f->n; i++)
-            rc = w->item(state, &f->ctx, &f->items[i], out, pass, err);
+            rc = export_item_call(w, state, &f->ctx, &f->items[i], out, pass, err);
         if (rc == 0)
             rc = w->end(state, &f->ctx, out, pass, err);
     }

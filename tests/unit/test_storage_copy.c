@@ -304,23 +304,6 @@ static void test_copy_sqlite_to_sqlite(void **state)
 
 /* ---- SQLite -> PostgreSQL: only with TALLY_TEST_DB / TALLY_TEST_DB_FILE ---------------- */
 
-static const char *live_url(void)
-{
-    static char url[1024];
-    const char *env = getenv("TALLY_TEST_DB"), *file = getenv("TALLY_TEST_DB_FILE");
-    if (env && *env)
-        return env;
-    FILE *f = file && *file ? fopen(file, "r") : NULL;
-    if (!f)
-        return NULL;
-    char *line = fgets(url, sizeof url, f);
-    fclose(f);
-    if (!line)
-        return NULL;
-    url[strcspn(url, "\r\n")] = '\0';
-    return url[0] ? url : NULL;
-}
-
 /* The server's URL with database name instead of its own ("scheme://auth/NAME?query"). */
 static void url_with_db(const char *url, const char *name, char *out, size_t size)
 {
@@ -346,7 +329,7 @@ static void admin_exec(const char *url, const char *sql)
 static void test_copy_sqlite_to_postgres(void **state)
 {
     (void)state;
-    const char *base = live_url();
+    const char *base = unit_live_db_url();
     if (!base) {
         fprintf(stderr, "no PostgreSQL server (TALLY_TEST_DB / TALLY_TEST_DB_FILE): skipped\n");
         skip();

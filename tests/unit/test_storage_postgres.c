@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "storage/sql.h"
+#include "unit_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,27 +112,9 @@ static void test_driver_table(void **state)
 
 static const struct tly_sql_driver *D = &tly_postgres_driver;
 
-/* The server URL, or NULL (then the live tests skip). */
-static const char *live_url(void)
-{
-    static char url[1024];
-    const char *env = getenv("TALLY_TEST_DB"), *file = getenv("TALLY_TEST_DB_FILE");
-    if (env && *env)
-        return env;
-    FILE *f = file && *file ? fopen(file, "r") : NULL;
-    if (!f)
-        return NULL;
-    char *line = fgets(url, sizeof url, f);
-    fclose(f);
-    if (!line)
-        return NULL;
-    url[strcspn(url, "\r\n")] = '\0';
-    return url[0] ? url : NULL;
-}
-
 static int live_setup(void **state)
 {
-    const char *url = live_url();
+    const char *url = unit_live_db_url();
     tly_sql_conn *c = NULL;
     tly_error err;
     if (!url) {

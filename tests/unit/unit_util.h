@@ -108,4 +108,25 @@ static inline void unit_store_remove(tly_store *st, const char *dir)
     tly_remove_tree(dir);
 }
 
+/* ---- a PostgreSQL server for the live tests ---------------------------------------- */
+
+/* The server's URL: TALLY_TEST_DB, else the first line of the file TALLY_TEST_DB_FILE
+ * names (ctest's _pg runs); NULL when neither gives one (the live tests then skip). */
+static inline const char *unit_live_db_url(void)
+{
+    static char url[1024];
+    const char *env = getenv("TALLY_TEST_DB"), *file = getenv("TALLY_TEST_DB_FILE");
+    if (env && *env)
+        return env;
+    FILE *f = file && *file ? fopen(file, "r") : NULL;
+    if (!f)
+        return NULL;
+    char *line = fgets(url, sizeof url, f);
+    fclose(f);
+    if (!line)
+        return NULL;
+    url[strcspn(url, "\r\n")] = '\0';
+    return url[0] ? url : NULL;
+}
+
 #endif

@@ -47,6 +47,8 @@
  * include the client's request building and response parsing, which are tiny), kept
  * in per-thread arrays and merged at the end; percentiles are nearest-rank.
  */
+#include "http_client.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <jpeglib.h>
@@ -188,138 +190,12 @@ static int make_items(const char *dir, long count)
     return 0;
 }
 
-/* ------------------------------------------------------------------ HTTP client */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} rbuf;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    rbuf *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *p = realloc(b->data, nc);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = nc;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = 0;
-    return n;
-}
-
-typedef struct {
-    CURL *h;
-    const char *base;           /* the node this connection talks to (not owned) */
-    struct curl_slist *auth;    /* Authorization + Content-Type */
-    rbuf body;
-    char err[CURL_ERROR_SIZE];
-} conn;
+/* ------------------------------------------------------------------ nodes */
 
 /* The nodes, "http://127.0.0.1:PORT"; the strings are argv's or g_url_copy's. */
 static const char *g_bases[MAX_NODES];
 static int g_nbases;
 static char *g_url_copy[MAX_NODES];   /* comma lists split here (owned, freed at exit) */
-
-static int conn_init(conn *c, const char *token, const char *base)
-{
-    memset(c, 0, sizeof *c);
-    c->base = base;
-    c->h = curl_easy_init();
-    if (!c->h)
-        return -1;
-    char hdr[512];
-    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
-    c->auth = curl_slist_append(NULL, hdr);
-    c->auth = curl_slist_append(c->auth, "Content-Type: application/json");
-    c->auth = curl_slist_append(c->auth, "Expect:");
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 10L);
-    return c->auth ? 0 : -1;
-}
-
-static void conn_free(conn *c)
-{
-    if (c->h)
-        curl_easy_cleanup(c->h);
-    curl_slist_free_all(c->auth);
-    free(c->body.data);
-    memset(c, 0, sizeof *c);
-}
-
-/* One request. method "GET" or "POST"; body NULL for none (POST sends an empty body).
- * auth 0 sends no headers (for /healthz). Returns the HTTP status, or 0 on a transport
- * error (message in c->err). The response body is in c->body. */
-static long http(conn *c, const char *method, const char *path, const char *body, int auth)
-{
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", c->base, path);
-    c->body.len = 0;
-    if (c->body.data)
-        c->body.data[0] = 0;
-    c->err[0] = 0;
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, auth ? c->auth : NULL);
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-    } else {
-        const char *b = body ? body : "";
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    if (rc != CURLE_OK) {
-        if (!c->err[0])
-            snprintf(c->err, sizeof c->err, "%s", curl_easy_strerror(rc));
-        return 0;
-    }
-    long status = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-static json_t *body_json(conn *c)
-{
-    if (!c->body.len)
-        return NULL;
-    return json_loadb(c->body.data, c->body.len, 0, NULL);
-}
-
-static int64_t jint(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (json_is_string(v)) {  /* tolerate ids sent as strings */
-        char *end;
-        long long x = strtoll(json_string_value(v), &end, 10);
-        if (*end == 0 && end != json_string_value(v))
-            return x;
-    }
-    return -1;
-}
-
-static const char *snippet(conn *c)
-{
-    static _Thread_local char s[301];
-    if (c->err[0])
-        return c->err;
-    snprintf(s, sizeof s, "%.*s", (int)(c->body.len < 300 ? c->body.len : 300),
-             c->body.data ? c->body.data : "");
-    return s;
-}
 
 /* ------------------------------------------------------------------ load phase */
 
@@ -352,7 +228,7 @@ typedef struct {
     int idx;
     pthread_t tid;
     char token[256];
-    conn c;
+    bench_conn c;
     lat_arr lat[OP_N];
     ack *acks;
     size_t nacks, capacks;
@@ -370,16 +246,16 @@ static atomic_int g_abort;     /* a fatal answer: stop everyone */
 static atomic_long g_errors[OP_N][601];  /* [op][status], 0 = transport error */
 static atomic_int g_error_logs;
 
-static void count_error(int op, long status, conn *c, const char *what)
+static void count_error(int op, long status, bench_conn *c, const char *what)
 {
     if (status < 0 || status > 600)
         status = 600;
     atomic_fetch_add(&g_errors[op][status], 1);
     if (atomic_fetch_add(&g_error_logs, 1) < MAX_ERROR_LOGS)
-        logf_("%s: %s %ld: %s", op_names[op], what, status, snippet(c));
+        logf_("%s: %s %ld: %s", op_names[op], what, status, bench_snippet(c));
 }
 
-static void fatal_abort(int op, long status, conn *c, const char *what)
+static void fatal_abort(int op, long status, bench_conn *c, const char *what)
 {
     count_error(op, status, c, what);
     if (!atomic_exchange(&g_abort, 1))
@@ -394,7 +270,7 @@ static void load_loop(worker *w)
     long n = 0;
     while (!atomic_load(&g_abort) && mono_s() < deadline) {
         uint64_t a = mono_us();
-        long st = http(&w->c, "POST", path, "{}", 1);
+        long st = bench_http(&w->c, "POST", path, "{}", 1);
         uint64_t b = mono_us();
         if (st == 204) {
             lat_push(&w->lat[OP_NEXT], b - a);
@@ -412,8 +288,8 @@ static void load_loop(worker *w)
             continue;
         }
         lat_push(&w->lat[OP_NEXT], b - a);
-        json_t *j = body_json(&w->c);
-        int64_t asg = j ? jint(j, "assignment_id") : -1;
+        json_t *j = bench_body_json(&w->c);
+        int64_t asg = j ? bench_jint(j, "assignment_id") : -1;
         json_decref(j);
         if (asg < 0) {
             fatal_abort(OP_NEXT, st, &w->c, "200 without an assignment_id");
@@ -423,7 +299,7 @@ static void load_loop(worker *w)
         snprintf(body, sizeof body, "{\"answer\":{\"label\":\"%s\"},\"duration_ms\":1}",
                  ((w->idx + n++) & 1) ? "dog" : "cat");
         a = mono_us();
-        st = http(&w->c, "POST", spath, body, 1);
+        st = bench_http(&w->c, "POST", spath, body, 1);
         b = mono_us();
         if (st != 200) {
             /* Not acknowledged. A 5xx or transport error leaves the lease; the next
@@ -434,8 +310,8 @@ static void load_loop(worker *w)
             continue;
         }
         lat_push(&w->lat[OP_SUBMIT], b - a);
-        j = body_json(&w->c);
-        int64_t jid = j ? jint(j, "judgment_id") : -1;
+        j = bench_body_json(&w->c);
+        int64_t jid = j ? bench_jint(j, "judgment_id") : -1;
         json_decref(j);
         if (w->nacks == w->capacks) {
             size_t nc = w->capacks ? w->capacks * 2 : 1024;
@@ -457,7 +333,7 @@ static void health_loop(worker *w)
     double deadline = g_t0 + g_health_seconds;
     while (!atomic_load(&g_abort) && mono_s() < deadline) {
         uint64_t a = mono_us();
-        long st = http(&w->c, "GET", "/healthz", NULL, 0);
+        long st = bench_http(&w->c, "GET", "/healthz", NULL, 0);
         uint64_t b = mono_us();
         if (st != 200) {
             count_error(OP_HEALTH, st, &w->c, "HTTP");
@@ -620,7 +496,7 @@ static int add_pids(const char *list)
 
 /* ------------------------------------------------------------------ setup */
 
-static conn g_admin;
+static bench_conn g_admin;
 
 /* prepare: the project and its items (snapshotted by the script, reused across runs) */
 static int prepare(const char *items_dir, long items, int overlap)
@@ -633,12 +509,12 @@ static int prepare(const char *items_dir, long items, int overlap)
              "\"workflow\":{\"overlap\":%d,\"lease_seconds\":600,\"quiz\":{\"size\":0},\"gold_rate\":0,"
              "\"min_confidence\":0}}",
              (long)getpid(), overlap);
-    long st = http(&g_admin, "POST", "/v1/projects", body, 1);
-    json_t *j = st == 201 ? body_json(&g_admin) : NULL;
-    g_project = j ? jint(j, "id") : -1;
+    long st = bench_http(&g_admin, "POST", "/v1/projects", body, 1);
+    json_t *j = st == 201 ? bench_body_json(&g_admin) : NULL;
+    g_project = j ? bench_jint(j, "id") : -1;
     json_decref(j);
     if (g_project < 0) {
-        logf_("error: POST /v1/projects: HTTP %ld: %s", st, snippet(&g_admin));
+        logf_("error: POST /v1/projects: HTTP %ld: %s", st, bench_snippet(&g_admin));
         return -1;
     }
 
@@ -648,42 +524,42 @@ static int prepare(const char *items_dir, long items, int overlap)
     char *s = json_dumps(src, JSON_COMPACT);
     json_decref(src);
     snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/batches", g_project);
-    st = http(&g_admin, "POST", path, s, 1);
+    st = bench_http(&g_admin, "POST", path, s, 1);
     free(s);
-    j = st == 201 ? body_json(&g_admin) : NULL;
-    int64_t batch = j ? jint(j, "id") : -1;
+    j = st == 201 ? bench_body_json(&g_admin) : NULL;
+    int64_t batch = j ? bench_jint(j, "id") : -1;
     json_decref(j);
     if (batch < 0) {
-        logf_("error: POST %s: HTTP %ld: %s", path, st, snippet(&g_admin));
+        logf_("error: POST %s: HTTP %ld: %s", path, st, bench_snippet(&g_admin));
         return -1;
     }
     snprintf(path, sizeof path, "/v1/batches/%" PRId64, batch);
     for (;;) {
-        st = http(&g_admin, "GET", path, NULL, 1);
-        j = st == 200 ? body_json(&g_admin) : NULL;
+        st = bench_http(&g_admin, "GET", path, NULL, 1);
+        j = st == 200 ? bench_body_json(&g_admin) : NULL;
         if (!j) {
-            logf_("error: GET %s: HTTP %ld: %s", path, st, snippet(&g_admin));
+            logf_("error: GET %s: HTTP %ld: %s", path, st, bench_snippet(&g_admin));
             return -1;
         }
         const char *state = json_string_value(json_object_get(j, "state"));
         if (state && strcmp(state, "done") == 0) {
-            int64_t acc = jint(j, "accepted");
+            int64_t acc = bench_jint(j, "accepted");
             json_decref(j);
             if (acc != items) {
                 logf_("error: batch %" PRId64 " done with %" PRId64 " of %ld items accepted: %s",
-                      batch, acc, items, snippet(&g_admin));
+                      batch, acc, items, bench_snippet(&g_admin));
                 return -1;
             }
             break;
         }
         if (state && strcmp(state, "failed") == 0) {
-            logf_("error: batch %" PRId64 " failed: %s", batch, snippet(&g_admin));
+            logf_("error: batch %" PRId64 " failed: %s", batch, bench_snippet(&g_admin));
             json_decref(j);
             return -1;
         }
         json_decref(j);
         if (mono_s() - t0 > 300) {
-            logf_("error: batch %" PRId64 " not done after 300 s: %s", batch, snippet(&g_admin));
+            logf_("error: batch %" PRId64 " not done after 300 s: %s", batch, bench_snippet(&g_admin));
             return -1;
         }
         nap_ms(50);
@@ -697,24 +573,24 @@ static int setup(long items)
 {
     char body[512], path[256];
     snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/stats", g_project);
-    long st = http(&g_admin, "GET", path, NULL, 1);
-    json_t *j = st == 200 ? body_json(&g_admin) : NULL;
-    int64_t total = j ? jint(j, "items_total") : -1;
-    int64_t fresh = j ? jint(json_object_get(j, "items"), "new") : -1;
+    long st = bench_http(&g_admin, "GET", path, NULL, 1);
+    json_t *j = st == 200 ? bench_body_json(&g_admin) : NULL;
+    int64_t total = j ? bench_jint(j, "items_total") : -1;
+    int64_t fresh = j ? bench_jint(json_object_get(j, "items"), "new") : -1;
     json_decref(j);
     if (total != items || fresh != items) {
         logf_("error: project %" PRId64 " should hold %ld new items: GET %s: HTTP %ld: %s", g_project,
-              items, path, st, snippet(&g_admin));
+              items, path, st, bench_snippet(&g_admin));
         return -1;
     }
     for (int i = 0; i < g_nworkers; i++) {
         snprintf(body, sizeof body, "{\"name\":\"dispatch-bench-%ld-%" PRId64 "-w%d\",\"role\":\"worker\"}",
                  (long)getpid(), g_project, i);
-        st = http(&g_admin, "POST", "/v1/users", body, 1);
-        j = st == 201 ? body_json(&g_admin) : NULL;
+        st = bench_http(&g_admin, "POST", "/v1/users", body, 1);
+        j = st == 201 ? bench_body_json(&g_admin) : NULL;
         const char *tok = j ? json_string_value(json_object_get(j, "token")) : NULL;
         if (!tok || strlen(tok) >= sizeof g_workers[i].token) {
-            logf_("error: POST /v1/users: HTTP %ld: %s", st, snippet(&g_admin));
+            logf_("error: POST /v1/users: HTTP %ld: %s", st, bench_snippet(&g_admin));
             json_decref(j);
             return -1;
         }
@@ -782,11 +658,11 @@ static int fetch_judgments(judgment **out, size_t *nout)
         } else {
             snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/judgments?limit=1000", g_project);
         }
-        long st = http(&g_admin, "GET", path, NULL, 1);
-        json_t *j = st == 200 ? body_json(&g_admin) : NULL;
+        long st = bench_http(&g_admin, "GET", path, NULL, 1);
+        json_t *j = st == 200 ? bench_body_json(&g_admin) : NULL;
         json_t *items = j ? json_object_get(j, "items") : NULL;
         if (!json_is_array(items)) {
-            logf_("error: GET %s: HTTP %ld: %s", path, st, snippet(&g_admin));
+            logf_("error: GET %s: HTTP %ld: %s", path, st, bench_snippet(&g_admin));
             json_decref(j);
             free(js);
             return -1;
@@ -806,9 +682,9 @@ static int fetch_judgments(judgment **out, size_t *nout)
             }
             judgment *x = &js[n++];
             memset(x, 0, sizeof *x);
-            x->id = jint(it, "id");
-            x->item = jint(it, "item_id");
-            x->assignment = jint(it, "assignment_id");
+            x->id = bench_jint(it, "id");
+            x->item = bench_jint(it, "item_id");
+            x->assignment = bench_jint(it, "assignment_id");
             json_t *wv = json_object_get(it, "worker");
             if (json_is_string(wv))
                 snprintf(x->worker, sizeof x->worker, "%s", json_string_value(wv));
@@ -816,7 +692,7 @@ static int fetch_judgments(judgment **out, size_t *nout)
                 snprintf(x->worker, sizeof x->worker, "%" JSON_INTEGER_FORMAT, json_integer_value(wv));
             if (x->item < 0 || x->assignment < 0 || !x->worker[0]) {
                 logf_("error: a judgment without item_id, assignment_id or worker: %s",
-                      snippet(&g_admin));
+                      bench_snippet(&g_admin));
                 json_decref(j);
                 free(js);
                 return -1;
@@ -1023,7 +899,7 @@ int main(int argc, char **argv)
         return 2;
     }
     g_nworkers = (int)workers;
-    if (curl_global_init(CURL_GLOBAL_ALL) != 0 || conn_init(&g_admin, token, g_bases[0]) < 0) {
+    if (curl_global_init(CURL_GLOBAL_ALL) != 0 || bench_conn_init(&g_admin, token, g_bases[0]) < 0) {
         logf_("error: libcurl initialisation failed");
         return 1;
     }
@@ -1047,7 +923,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < g_nworkers; i++) {
         worker *w = &g_workers[i];
         w->idx = i;
-        if (conn_init(&w->c, w->token, g_bases[i % g_nbases]) < 0) {
+        if (bench_conn_init(&w->c, w->token, g_bases[i % g_nbases]) < 0) {
             logf_("error: curl_easy_init failed");
             return 1;
         }
@@ -1162,14 +1038,14 @@ int main(int argc, char **argv)
         rc = 1;
     }
     for (int i = 0; i < g_nworkers; i++) {
-        conn_free(&g_workers[i].c);
+        bench_conn_free(&g_workers[i].c);
         for (int op = 0; op < OP_N; op++)
             free(g_workers[i].lat[op].v);
         free(g_workers[i].acks);
     }
     free(mn.v), free(ms.v), free(mh.v);
     free(g_workers);
-    conn_free(&g_admin);
+    bench_conn_free(&g_admin);
     for (int i = 0; i < MAX_NODES; i++)
         free(g_url_copy[i]);
     curl_global_cleanup();

@@ -17,17 +17,24 @@
  *       Sets the project's workflow (the same crowd settings in both modes: overlap 3,
  *       Dawid-Skene, dynamic overlap up to 7 judgments while the result's confidence
  *       is below 0.95; "model" adds the image-classifier with prelabel.target_accuracy
- *       0.95 and verify_rate 0.05, attached and run over every item). Then W simulated
+ *       0.95, verify_rate 0.05 and verify_from 0.5, attached and run over every item:
+ *       predictions scoring 0.5 up to the derived threshold go to the confirm step, one
+ *       worker whose agreement finishes the item). Then W simulated
  *       workers (threads, one libcurl connection each) loop work/next + submit until
  *       no item is new, labeling or labeled. Each worker has an accuracy drawn from
  *       0.6..0.95 (seeded), shifted per class (shirts are hard, trousers and bags
  *       easy); a wrong answer is mostly a look-alike class (tops among tops, shoes
  *       among shoes). Finally every result (done and review) is compared with the true
- *       class. Prints `figure:` lines and one `result:` line the script combines:
+ *       class. Judgments are the project's own count (GET /stats: every submitted
+ *       judgment, confirm steps and verification samples included). Prints `figure:`
+ *       lines and one `result:` line the script combines (auto = accepted with no
+ *       human judgment):
  *       result: judgments=J items=N results=R correct=C auto=A seconds=S
  *
  * Progress goes to stderr. Exit 0 when measured, 1 when something broke.
  */
+#include "http_client.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <jpeglib.h>
@@ -195,135 +202,30 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------------------------ HTTP client */
+/* ------------------------------------------------------------------ HTTP helpers */
 
-typedef struct {
-    CURL *h;
-    struct curl_slist *headers;
-    char *body;
-    size_t len, cap;
-    char err[CURL_ERROR_SIZE];
-} conn;
-
-static const char *g_base;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    conn *c = ud;
-    size_t n = size * nmemb;
-    if (c->len + n + 1 > c->cap) {
-        size_t nc = c->cap ? c->cap : 4096;
-        while (nc < c->len + n + 1)
-            nc *= 2;
-        char *p = realloc(c->body, nc);
-        if (!p)
-            return 0;
-        c->body = p;
-        c->cap = nc;
-    }
-    memcpy(c->body + c->len, ptr, n);
-    c->len += n;
-    c->body[c->len] = 0;
-    return n;
-}
-
-static int conn_init(conn *c, const char *token)
-{
-    memset(c, 0, sizeof *c);
-    c->h = curl_easy_init();
-    if (!c->h)
-        return -1;
-    char hdr[512];
-    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
-    c->headers = curl_slist_append(NULL, hdr);
-    c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
-    c->headers = curl_slist_append(c->headers, "Expect:");
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->headers);
-    return c->headers ? 0 : -1;
-}
-
-static void conn_free(conn *c)
-{
-    if (c->h)
-        curl_easy_cleanup(c->h);
-    curl_slist_free_all(c->headers);
-    free(c->body);
-    memset(c, 0, sizeof *c);
-}
-
-/* One request (method GET, POST or PATCH); the HTTP status, 0 on a transport error. */
-static long http(conn *c, const char *method, const char *path, const char *body)
-{
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", g_base, path);
-    c->len = 0;
-    if (c->body)
-        c->body[0] = 0;
-    c->err[0] = 0;
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-    } else {
-        const char *b = body ? body : "";
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, b);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-    }
-    if (curl_easy_perform(c->h) != CURLE_OK)
-        return 0;
-    long status = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-static json_t *body_json(conn *c)
-{
-    return c->len ? json_loadb(c->body, c->len, 0, NULL) : NULL;
-}
-
-static int64_t jint(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
+static const char *g_base;   /* argv's --url: every connection talks to it */
 
 /* A count that may be left out when zero (stats' item states). */
 static int64_t jcount(json_t *obj, const char *key)
 {
-    int64_t n = jint(obj, key);
+    int64_t n = bench_jint(obj, key);
     return n < 0 ? 0 : n;
 }
 
-static const char *snippet(conn *c)
-{
-    static _Thread_local char s[301];
-    if (c->err[0])
-        return c->err;
-    snprintf(s, sizeof s, "%.*s", (int)(c->len < 300 ? c->len : 300), c->body ? c->body : "");
-    return s;
-}
-
 /* A request whose status must be `want`; its JSON body (new reference) or NULL. */
-static json_t *call(conn *c, const char *method, const char *path, const char *body, long want)
+static json_t *call(bench_conn *c, const char *method, const char *path, const char *body, long want)
 {
-    long st = http(c, method, path, body);
-    json_t *j = st == want ? body_json(c) : NULL;
+    long st = bench_http(c, method, path, body, 1);
+    json_t *j = st == want ? bench_body_json(c) : NULL;
     if (!j)
-        logf_("error: %s %s: HTTP %ld: %s", method, path, st, snippet(c));
+        logf_("error: %s %s: HTTP %ld: %s", method, path, st, bench_snippet(c));
     return j;
 }
 
 /* ------------------------------------------------------------------ prepare */
 
-static int prepare(conn *admin, const char *items_dir)
+static int prepare(bench_conn *admin, const char *items_dir)
 {
     char body[2048], path[256], options[512] = "";
     for (int c = 0; c < CLASSES; c++)
@@ -334,7 +236,7 @@ static int prepare(conn *admin, const char *items_dir)
              "\"type\":\"choice\",\"options\":[%s],\"required\":true}]}}",
              options);
     json_t *j = call(admin, "POST", "/v1/projects", body, 201);
-    int64_t project = jint(j, "id");
+    int64_t project = bench_jint(j, "id");
     json_decref(j);
     if (project < 1)
         return -1;
@@ -344,7 +246,7 @@ static int prepare(conn *admin, const char *items_dir)
     snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/batches", project);
     j = call(admin, "POST", path, s, 201);
     free(s);
-    int64_t batch = jint(j, "id");
+    int64_t batch = bench_jint(j, "id");
     json_decref(j);
     if (batch < 1)
         return -1;
@@ -358,8 +260,8 @@ static int prepare(conn *admin, const char *items_dir)
         if (state && (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0)) {
             logf_("project %" PRId64 ": batch %s in %.1f s: %" PRId64 " accepted, %" PRId64 " duplicates, %" PRId64
                   " rejected",
-                  project, state, mono_s() - t0, jint(j, "accepted"), jint(j, "duplicates"), jint(j, "rejected"));
-            int ok = strcmp(state, "done") == 0 && jint(j, "accepted") > 0;
+                  project, state, mono_s() - t0, bench_jint(j, "accepted"), bench_jint(j, "duplicates"), bench_jint(j, "rejected"));
+            int ok = strcmp(state, "done") == 0 && bench_jint(j, "accepted") > 0;
             json_decref(j);
             if (!ok)
                 return -1;
@@ -421,26 +323,26 @@ static int answer_of(worker *w, int truth)
 static void *work_loop(void *arg)
 {
     worker *w = arg;
-    conn c;
-    if (conn_init(&c, w->token) < 0) {
+    bench_conn c;
+    if (bench_conn_init(&c, w->token, g_base) < 0) {
         atomic_fetch_add(&g.errors, 1);
         return NULL;
     }
     char path[128], body[160];
     snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/work/next", g.project);
     while (!atomic_load(&g.stop)) {
-        long st = http(&c, "POST", path, "{}");
+        long st = bench_http(&c, "POST", path, "{}", 1);
         if (st == 204) {
             nap_ms(100);   /* more may come: dynamic overlap, a model's second look */
             continue;
         }
-        json_t *t = st == 200 ? body_json(&c) : NULL;
-        int64_t assignment = jint(t, "assignment_id"), item = jint(json_object_get(t, "item"), "id");
+        json_t *t = st == 200 ? bench_body_json(&c) : NULL;
+        int64_t assignment = bench_jint(t, "assignment_id"), item = bench_jint(json_object_get(t, "item"), "id");
         json_decref(t);
         int truth = truth_of(item);
         if (assignment < 1 || truth < 0) {
             if (atomic_fetch_add(&g.errors, 1) < 5)
-                logf_("error: work/next: HTTP %ld: %s", st, snippet(&c));
+                logf_("error: work/next: HTTP %ld: %s", st, bench_snippet(&c));
             nap_ms(100);
             continue;
         }
@@ -448,18 +350,18 @@ static void *work_loop(void *arg)
                  class_names[answer_of(w, truth)]);
         char sub[96];
         snprintf(sub, sizeof sub, "/v1/assignments/%" PRId64 "/submit", assignment);
-        st = http(&c, "POST", sub, body);
+        st = bench_http(&c, "POST", sub, body, 1);
         if (st == 200)
             atomic_fetch_add(&g.judgments, 1);
         else if (atomic_fetch_add(&g.errors, 1) < 5)
-            logf_("error: submit: HTTP %ld: %s", st, snippet(&c));
+            logf_("error: submit: HTTP %ld: %s", st, bench_snippet(&c));
     }
-    conn_free(&c);
+    bench_conn_free(&c);
     return NULL;
 }
 
 /* Item id -> true class, from the items' names (fm_NNNNNN.jpg) and the labels file. */
-static int load_truth(conn *admin, const char *labels_path)
+static int load_truth(bench_conn *admin, const char *labels_path)
 {
     FILE *f = fopen(labels_path, "r");
     if (!f) {
@@ -498,7 +400,7 @@ static int load_truth(conn *admin, const char *labels_path)
             size_t i;
             json_t *it;
             json_array_foreach(json_object_get(j, "items"), i, it) {
-                int64_t id = jint(it, "id");
+                int64_t id = bench_jint(it, "id");
                 const char *name = json_string_value(json_object_get(it, "name"));
                 long idx = name && strncmp(name, "fm_", 3) == 0 ? strtol(name + 3, NULL, 10) : -1;
                 if (pass == 0) {
@@ -531,11 +433,12 @@ out:
 }
 
 typedef struct {
-    int64_t results, correct, by_model, by_model_right;
+    int64_t results, correct, by_model, by_model_right;   /* by_model: auto-accepted, no human judgment */
+    int64_t confirmed, confirmed_right;                   /* the model's answer confirmed by one worker */
     int64_t per_class[CLASSES], per_class_right[CLASSES];
 } tally_t;
 
-static int score_results(conn *admin, const char *state, tally_t *t)
+static int score_results(bench_conn *admin, const char *state, tally_t *t)
 {
     char cursor[128] = "";
     for (;;) {
@@ -548,7 +451,7 @@ static int score_results(conn *admin, const char *state, tally_t *t)
         size_t i;
         json_t *r;
         json_array_foreach(json_object_get(j, "items"), i, r) {
-            int truth = truth_of(jint(r, "item_id"));
+            int truth = truth_of(bench_jint(r, "item_id"));
             if (truth < 0)
                 continue;
             const char *label = json_string_value(json_object_get(json_object_get(r, "answer"), "label"));
@@ -559,8 +462,11 @@ static int score_results(conn *admin, const char *state, tally_t *t)
             t->per_class[truth]++;
             t->per_class_right[truth] += right;
             int model = method && strcmp(method, "model") == 0;
+            int confirmed = method && strcmp(method, "confirmed") == 0;
             t->by_model += model;
             t->by_model_right += model && right;
+            t->confirmed += confirmed;
+            t->confirmed_right += confirmed && right;
         }
         const char *next = json_string_value(json_object_get(j, "next_cursor"));
         snprintf(cursor, sizeof cursor, "%s", next ? next : "");
@@ -570,7 +476,7 @@ static int score_results(conn *admin, const char *state, tally_t *t)
     }
 }
 
-static int run(conn *admin, const char *labels_path, int with_model)
+static int run(bench_conn *admin, const char *labels_path, int with_model)
 {
     char path[256], body[2048];
     if (load_truth(admin, labels_path) < 0)
@@ -580,7 +486,7 @@ static int run(conn *admin, const char *labels_path, int with_model)
              "{\"workflow\":{\"overlap\":3,\"max_overlap\":7,\"min_confidence\":0.95,\"gold_rate\":0,"
              "\"min_trust\":0,\"quiz\":{\"size\":0},\"lease_seconds\":600,\"consensus\":{\"choice\":\"dawid_skene\"},"
              "\"checks\":{\"same_answer_min\":0},\"review\":{\"sample_rate\":0}%s}}",
-             with_model ? ",\"prelabel\":{\"target_accuracy\":0.95,\"min_calibration\":100,\"verify_rate\":0.05,"
+             with_model ? ",\"prelabel\":{\"target_accuracy\":0.95,\"min_calibration\":100,\"verify_rate\":0.05,\"verify_from\":0.5,"
                           "\"min_train\":300,\"retrain_growth\":0.25}"
                         : "");
     json_t *j = call(admin, "PATCH", path, body, 200);
@@ -591,7 +497,7 @@ static int run(conn *admin, const char *labels_path, int with_model)
         snprintf(path, sizeof path, "/v1/projects/%" PRId64 "/models", g.project);
         j = call(admin, "POST", path, "{\"name\":\"classifier\",\"kind\":\"builtin\",\"model\":\"image-classifier\"}",
                  201);
-        int64_t model = jint(j, "id");
+        int64_t model = bench_jint(j, "id");
         json_decref(j);
         if (model < 1)
             return -1;
@@ -637,7 +543,7 @@ static int run(conn *admin, const char *labels_path, int with_model)
         }
         json_t *items = json_object_get(j, "items");
         int64_t open = jcount(items, "new") + jcount(items, "labeling") + jcount(items, "labeled");
-        items_total = jint(j, "items_total");
+        items_total = bench_jint(j, "items_total");
         if (mono_s() - last_log > 5) {
             last_log = mono_s();
             logf_("%.0f s: %ld judgments, %" PRId64 " of %" PRId64 " items open (new %" PRId64 ", labeling %" PRId64
@@ -661,8 +567,12 @@ static int run(conn *admin, const char *labels_path, int with_model)
     if (rc < 0)
         return -1;
     j = call(admin, "GET", path, NULL, 200);
-    int64_t judgments = jint(j, "judgments");
+    /* Every human judgment: counting ones plus any excluded later (rework, spam). */
+    int64_t judgments = bench_jint(j, "judgments") + jcount(j, "excluded_judgments");
     json_decref(j);
+    if (judgments != atomic_load(&g.judgments))
+        logf_("note: tallyd counts %" PRId64 " judgments, the workers had %ld submissions acknowledged", judgments,
+              atomic_load(&g.judgments));
     tally_t t = {0};
     if (score_results(admin, "done", &t) < 0 || score_results(admin, "review", &t) < 0)
         return -1;
@@ -671,11 +581,14 @@ static int run(conn *admin, const char *labels_path, int with_model)
            ", %.1f s, %ld request errors\n",
            mode, judgments, items_total ? (double)judgments / (double)items_total : 0, items_total,
            t.results ? (double)t.correct / (double)t.results : 0, t.by_model, secs, atomic_load(&g.errors));
-    if (with_model)
-        printf("figure: with_model accuracy of the auto-accepted %.4f (%" PRId64 "), of the rest %.4f (%" PRId64 ")\n",
+    if (with_model) {
+        int64_t rest = t.results - t.by_model - t.confirmed;
+        printf("figure: with_model accuracy of the auto-accepted %.4f (%" PRId64 "), of the confirmed by one worker %.4f (%" PRId64
+               "), of the rest %.4f (%" PRId64 ")\n",
                t.by_model ? (double)t.by_model_right / (double)t.by_model : 0, t.by_model,
-               t.results > t.by_model ? (double)(t.correct - t.by_model_right) / (double)(t.results - t.by_model) : 0,
-               t.results - t.by_model);
+               t.confirmed ? (double)t.confirmed_right / (double)t.confirmed : 0, t.confirmed,
+               rest > 0 ? (double)(t.correct - t.by_model_right - t.confirmed_right) / (double)rest : 0, rest);
+    }
     printf("figure: %s_model per-class accuracy", mode);
     for (int c = 0; c < CLASSES; c++)
         printf(" %s %.3f", class_names[c], t.per_class[c] ? (double)t.per_class_right[c] / (double)t.per_class[c] : 0);
@@ -743,11 +656,11 @@ int main(int argc, char **argv)
     }
     g_base = url;
     curl_global_init(CURL_GLOBAL_ALL);
-    conn admin;
+    bench_conn admin;
     int rc = 1;
-    if (conn_init(&admin, token) == 0)
+    if (bench_conn_init(&admin, token, g_base) == 0)
         rc = (is_prepare ? prepare(&admin, items_dir) : run(&admin, labels, strcmp(mode, "model") == 0)) == 0 ? 0 : 1;
-    conn_free(&admin);
+    bench_conn_free(&admin);
     free(g.truth);
     curl_global_cleanup();
     return rc;
