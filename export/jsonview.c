@@ -726,6 +726,17 @@ int tly_jv_key_index(tly_jv key, const char *const *names, int n)
     return -1;
 }
 
+/* The bytes of the string's next character (an escape decoded) into buf; advances *p. */
+static size_t next_char(const char **p, char buf[4])
+{
+    if (**p == '\\') {
+        (*p)++;
+        return decode_escape(p, buf);
+    }
+    buf[0] = *(*p)++;
+    return 1;
+}
+
 int tly_jv_string_cmp(tly_jv v, const char *s)
 {
     if (v.type != TLY_JV_STRING)
@@ -734,13 +745,7 @@ int tly_jv_string_cmp(tly_jv v, const char *s)
     const char *p = v.p + 1, *end = v.p + v.len - 1;
     while (p < end) {
         char buf[4];
-        size_t n = 1;
-        if (*p == '\\') {
-            p++;
-            n = decode_escape(&p, buf);
-        } else {
-            buf[0] = *p++;
-        }
+        size_t n = next_char(&p, buf);
         for (size_t i = 0; i < n; i++, u++) {
             unsigned char c = (unsigned char)buf[i];
             if (c != *u)
@@ -758,13 +763,7 @@ long tly_jv_string(tly_jv v, char *out, size_t outsz)
     size_t total = 0;
     while (p < end) {
         char buf[4];
-        size_t n = 1;
-        if (*p == '\\') {
-            p++;
-            n = decode_escape(&p, buf);
-        } else {
-            buf[0] = *p++;
-        }
+        size_t n = next_char(&p, buf);
         for (size_t i = 0; i < n; i++, total++)
             if (outsz && total < outsz - 1)
                 out[total] = buf[i];

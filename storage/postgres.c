@@ -868,21 +868,27 @@ static void pg_reset(tly_sql_stmt *s)
     stmt_clear_run(s);
 }
 
-static int pg_begin(tly_sql_conn *c, tly_error *err)
+/* BEGIN and the writers' lock in one round trip; the lock is released by COMMIT /
+ * ROLLBACK. READ COMMITTED whatever the server's default: every statement after the
+ * lock must see what the previous lock holder committed. */
+static int begin_locked(tly_sql_conn *c, const char *sql, int unguarded, tly_error *err)
 {
     if (ensure_live(c, err) < 0)
         return -1;
-    /* One round trip; the lock is released by COMMIT / ROLLBACK. */
-    /* READ COMMITTED whatever the server's default: every statement after the lock
-     * must see what the previous lock holder committed. */
-    if (simple_exec(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")",
-                    err) < 0) {
+    if (simple_exec(c, sql, err) < 0) {
         if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
             simple_exec(c, "ROLLBACK", NULL);
         return -1;
     }
     c->tx_open = 1;
+    c->unguarded = unguarded;
     return 0;
+}
+
+static int pg_begin(tly_sql_conn *c, tly_error *err)
+{
+    return begin_locked(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")", 0,
+                        err);
 }
 
 /* The combiner's transaction (sql.h): the writers' lock in shared mode, so the
@@ -895,17 +901,8 @@ static int pg_begin(tly_sql_conn *c, tly_error *err)
  * snapshot on the server. */
 static int pg_begin_concurrent(tly_sql_conn *c, tly_error *err)
 {
-    if (ensure_live(c, err) < 0)
-        return -1;
-    if (simple_exec(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(" LOCK_WRITERS ")",
-                    err) < 0) {
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-            simple_exec(c, "ROLLBACK", NULL);
-        return -1;
-    }
-    c->tx_open = 1;
-    c->unguarded = 1;
-    return 0;
+    return begin_locked(c, "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(" LOCK_WRITERS ")",
+                        1, err);
 }
 
 static int pg_commit(tly_sql_conn *c, tly_error *err)

@@ -1104,6 +1104,20 @@ int64_t it_post_project(it_server *s, const char *token, const char *body)
     return id;
 }
 
+int64_t it_post_fixed_overlap_project(it_server *s, const char *token, const char *name, const char *template_json,
+                                      int overlap)
+{
+    char *body = NULL;
+    assert_true(asprintf(&body,
+                         "{\"name\":\"%s\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":%d,"
+                         "\"max_overlap\":5,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"
+                         "\"min_confidence\":0}}",
+                         name, template_json, overlap) > 0);
+    int64_t id = it_post_project(s, token, body);
+    free(body);
+    return id;
+}
+
 int it_group_start(it_server *s, char **mgr)
 {
     curl_global_init(CURL_GLOBAL_ALL);

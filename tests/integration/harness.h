@@ -217,6 +217,10 @@ char *it_new_user(it_server *s, int *seq, const char *role);
 /* POST /v1/projects with body (a JSON text) as token; asserts 201 and an id > 0,
  * returns the id. */
 int64_t it_post_project(it_server *s, const char *token, const char *body);
+/* A project whose items get exactly `overlap` judgments each: no quiz, no gold, no
+ * dynamic overlap, no trust or confidence floor (the multi-node tests count on it). */
+int64_t it_post_fixed_overlap_project(it_server *s, const char *token, const char *name, const char *template_json,
+                                      int overlap);
 /* Closes the batch, waits up to 120 s for it and asserts state "done" with `accepted`
  * files accepted (the batch is printed when the count differs). */
 void it_finish_batch(it_server *s, const char *token, int64_t batch, int accepted);

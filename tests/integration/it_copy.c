@@ -163,6 +163,23 @@ static void views_of(int64_t project, int64_t item, int64_t export_id, char path
 }
 
 /* Environment variables the harness reads to put a server on PostgreSQL / S3. */
+/* GET path (printf-style) from s must answer 200 with exactly before's bytes; frees before. */
+static void assert_serves_same(it_server *s, const char *tok, it_response *before, const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    it_response after;
+    assert_int_equal(it_getf(s, tok, &after, "%s", path), 0);
+    IT_ASSERT_STATUS(after, 200);
+    assert_int_equal(after.len, before->len);
+    assert_memory_equal(after.body, before->body, before->len);
+    it_response_free(&after);
+    it_response_free(before);
+}
+
 static const char *const HARNESS_ENV[] = {"TALLY_TEST_DB", "TALLY_TEST_DB_FILE", "TALLY_TEST_S3_FILE"};
 #define N_ENV (sizeof HARNESS_ENV / sizeof HARNESS_ENV[0])
 
@@ -279,21 +296,9 @@ static void test_copy_sqlite_to_postgres(void **state)
         json_decref(after);
         json_decref(before[i]);
     }
-    it_response media_after;
-    assert_int_equal(it_getf(&dst, mgr, &media_after, "/v1/items/%lld/media", (long long)item), 0);
-    IT_ASSERT_STATUS(media_after, 200);
-    assert_int_equal(media_after.len, media_before.len);
-    assert_memory_equal(media_after.body, media_before.body, media_before.len);
-    it_response_free(&media_after);
-    it_response_free(&media_before);
+    assert_serves_same(&dst, mgr, &media_before, "/v1/items/%lld/media", (long long)item);
     /* The export's artifact moved with the blobs: the copy serves the same bytes. */
-    it_response export_after;
-    assert_int_equal(it_getf(&dst, mgr, &export_after, "/v1/exports/%lld/download", (long long)export_id), 0);
-    IT_ASSERT_STATUS(export_after, 200);
-    assert_int_equal(export_after.len, export_before.len);
-    assert_memory_equal(export_after.body, export_before.body, export_before.len);
-    it_response_free(&export_after);
-    it_response_free(&export_before);
+    assert_serves_same(&dst, mgr, &export_before, "/v1/exports/%lld/download", (long long)export_id);
 
     /* ---- new writes: fresh ids past the copied ones ---- */
     int seq = 0;

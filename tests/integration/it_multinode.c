@@ -173,15 +173,7 @@ static void *worker_main(void *arg)
 static void test_dispatch_across_nodes(void **state)
 {
     (void)state;
-    char *body = NULL;
-    /* No quiz, no gold, no dynamic overlap: exactly OVERLAP judgments per item. */
-    assert_true(asprintf(&body,
-                         "{\"name\":\"multinode\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":%d,"
-                         "\"max_overlap\":5,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"
-                         "\"min_confidence\":0}}",
-                         TEMPLATE, OVERLAP) > 0);
-    int64_t project = it_post_project(&A, MGR, body);
-    free(body);
+    int64_t project = it_post_fixed_overlap_project(&A, MGR, "multinode", TEMPLATE, OVERLAP);
     import_jpegs(&A, project, "dispatch", N_ITEMS);
 
     static worker ws[N_WORKERS];

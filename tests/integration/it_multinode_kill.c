@@ -370,15 +370,7 @@ static void get_with(it_server *s, const char *path, const char *header, fetched
 static void test_kill_a_node(void **state)
 {
     (void)state;
-    char *body = NULL;
-    /* No quiz, no gold, no dynamic overlap: exactly OVERLAP judgments per item. */
-    assert_true(asprintf(&body,
-                         "{\"name\":\"kill\",\"media\":\"image\",\"template\":%s,\"workflow\":{\"overlap\":%d,"
-                         "\"max_overlap\":5,\"quiz\":{\"size\":0},\"gold_rate\":0,\"min_trust\":0,"
-                         "\"min_confidence\":0}}",
-                         TEMPLATE, OVERLAP) > 0);
-    int64_t project = it_post_project(A, MGR, body);
-    free(body);
+    int64_t project = it_post_fixed_overlap_project(A, MGR, "kill", TEMPLATE, OVERLAP);
     /* Uploaded to A, ingested by whichever node claims each job: the nodes that did
      * not receive a file fetch it from the blob store. */
     it_add_jpegs(A, MGR, project, "kill", "w", N_FIRST, 0);

@@ -46,17 +46,24 @@ static void test_numbers_match_printf(void **state)
     assert_string_equal(out, "1280");
 }
 
-static void test_json_is_janssons_text(void **state)
+/* An output under a fresh temp dir (mkdtemp template in dir): DIR/data, DIR/manifest.jsonl. */
+static tly_export_out *new_out(char *dir, char root[64], char manifest[64])
 {
-    (void)state;
-    char dir[] = "/tmp/tally-export-out-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char root[64], manifest[64];
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
+    snprintf(root, 64, "%s/data", dir);
+    snprintf(manifest, 64, "%s/manifest.jsonl", dir);
     tly_error err;
     tly_export_out *out = tly_export_out_new(root, manifest, &err);
     assert_non_null(out);
+    return out;
+}
+
+static void test_json_is_janssons_text(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tally-export-out-XXXXXX", root[64], manifest[64];
+    tly_error err;
+    tly_export_out *out = new_out(dir, root, manifest);
     tly_export_file *f = tly_export_open(out, "a/b.json", &err);
     assert_non_null(f);
     json_t *v = json_loads("{\"s\":\"a\\\"b\\\\c\\n\\u0001é\",\"i\":-42,\"r\":3.0,\"x\":0.1,\"t\":true,\"n\":null,"
@@ -102,14 +109,9 @@ static void test_json_is_janssons_text(void **state)
 static void test_large_files_and_scratch(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tally-export-out-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char root[64], manifest[64];
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
+    char dir[] = "/tmp/tally-export-out-XXXXXX", root[64], manifest[64];
     tly_error err;
-    tly_export_out *out = tly_export_out_new(root, manifest, &err);
-    assert_non_null(out);
+    tly_export_out *out = new_out(dir, root, manifest);
     tly_export_file *f = tly_export_open(out, "big.bin", &err), *scratch = tly_export_scratch(out, &err);
     assert_non_null(f);
     assert_non_null(scratch);
