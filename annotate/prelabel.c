@@ -194,10 +194,11 @@ static double wilson_lower(double right, double n)
  * agreement >= 0.95 accepted only scores above ~0.99 -- items the model gets right
  * 98-99% of the time, better than the crowd would. Instead:
  *   - c, the crowd's accuracy, is estimated as the agreement on the pairs the model
- *     is surest of (score >= SURE_SCORE), where disagreements are mostly the crowd's
- *     mistakes -- once there are min_calibration of them; until then c = 1 (no
- *     correction: the plain agreement rule, the conservative side). Never below
- *     CROWD_FLOOR.
+ *     is surest of (score >= SURE_SCORE, at least the min_calibration best), where
+ *     disagreements are mostly the crowd's mistakes; never below CROWD_FLOOR. If
+ *     they all agree, c = 1 (no correction: the plain agreement rule). Without the
+ *     correction a noisy crowd keeps agreement below any target near its own accuracy
+ *     and nothing is ever accepted.
  *   - With crowd errors independent of the model's, agreement = p c + (rare both-wrong-
  *     alike), so the model's accuracy at a score is p ~= agreement / c.
  *   - Agreement is fitted as a non-decreasing function of the score (isotonic
@@ -240,10 +241,11 @@ static double auto_accept_threshold(tly_store *st, const tly_model *m, const tly
     sort_ctx = &pr;
     qsort(order, pr.n, sizeof *order, by_score_desc);
     pthread_mutex_unlock(&sort_mu);
-    /* c from the sure pairs (the first `sure` in descending order), when there are
-     * min_calibration of them; else no correction (c = 1, plain agreement). */
+    /* c from the sure pairs (the first `sure` in descending order); while fewer than
+     * min_calibration score SURE_SCORE, the min_calibration best (a young model's
+     * best pairs hold more of its own mistakes: the Wilson bounds below allow for it). */
     size_t sure = 0, agree = 0;
-    while (sure < pr.n && pr.score[order[sure]] >= SURE_SCORE) {
+    while (sure < pr.n && (pr.score[order[sure]] >= SURE_SCORE || (int64_t)sure < need)) {
         agree += pr.right[order[sure]];
         sure++;
     }
@@ -280,8 +282,12 @@ static double auto_accept_threshold(tly_store *st, const tly_model *m, const tly
         double p_fit = sum[b] / cnt[b] / c;
         cum_right += sum[b];
         cum_n += cnt[b];
-        if (p_fit + 1e-12 < want || (corrected && wilson_lower(cum_right, cum_n) / c_hi + 1e-12 < want))
+        if (p_fit + 1e-12 < want)
             break;
+        /* The top levels are single pairs at first (PAV leaves equal means apart): the
+         * bound is checked where the threshold would go, it does not end the walk. */
+        if (corrected && wilson_lower(cum_right, cum_n) / c_hi + 1e-12 < want)
+            continue;
         size_t last = b > 0 ? lo[b - 1] - 1 : pr.n - 1;   /* the block's lowest-scored index */
         t = pr.score[order[last]];
     }
@@ -308,10 +314,11 @@ static double verify_draw(const tly_project *p, int64_t item_id)
 
 /* A confident prediction on a fresh item: straight to a result (method "model"), or,
  * for the verification sample, one worker's check instead of full overlap.
- * A fairly confident one (prelabel.verify_from <= score < threshold; before a
- * threshold is derived, any score from verify_from) goes to the confirm step -- and
- * back to fresh at the next fit if nobody started it (tly_store_classifier_forget_fresh
- * for the built-in classifier) -- one worker, whose agreement with the model
+ * A fairly confident one (prelabel.verify_from <= score < threshold, once there is a
+ * threshold: until then people label everything, and those independent results are
+ * the calibration pairs the threshold is derived from) goes to the confirm step --
+ * and back to fresh at the next fit if nobody started it (the built-in classifier:
+ * tly_store_classifier_forget_fresh) -- one worker, whose agreement with the model
  * finishes the item (result method "confirmed") and whose disagreement sends it to
  * normal labeling at no extra cost (that judgment is the first of `overlap`); decided
  * by the aggregation, qa/results.c, which finds the step by its to_confirm event.
@@ -330,7 +337,7 @@ static int route(tly_store *st, const tly_project *p, const tly_model *m, const 
         /* The verification sample's share of the band is labeled normally instead:
          * the confirmed items are no independent check of the model (they are left out
          * of the calibration pairs), these are, so the threshold keeps learning here. */
-        if (verify_from <= 0 || score < verify_from || overlap < 2 ||
+        if (verify_from <= 0 || score < verify_from || threshold > 1 || overlap < 2 ||
             verify_draw(p, it->id) < tly_workflow_number(p->workflow, "prelabel", "verify_rate"))
             return 0;
         if (tly_store_item_route_verify(st, it->id, overlap, 1, &move_err) < 0)

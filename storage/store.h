@@ -819,7 +819,8 @@ int tly_store_classifier_state_get(tly_store *st, int64_t model_id, tly_classifi
  * trained_on (a fit that was not possible yet only moves next_train_at). */
 int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s, const void *weights, size_t len,
                                    tly_error *err);
-/* Enough new labels: marks the state stale (the model's next run fits again). */
+/* Enough new labels: marks the state stale (the model's next run fits again) and
+ * drops its prediction on the last fresh item, so that run has an item to predict. */
 int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err);
 /* After a fit: drops the model's predictions on fresh items (new, never judged, not
  * routed), which its next run predicts again, after making confirm steps nobody has

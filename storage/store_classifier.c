@@ -153,11 +153,19 @@ int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s,
 
 int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err)
 {
-    (void)project_id;
+    /* The fit happens when the model's job predicts something, and the job only asks
+     * about items without its prediction: the last fresh item in dispatch order (the
+     * one the crowd reaches last) loses its prediction, so there is one. The rest keep
+     * theirs until the fit is done (tly_store_classifier_forget_fresh). */
     return sq_exec(st,
                    "INSERT INTO classifier_state (model_id, stale, updated_at) VALUES (?, 1, ?)"
                    " ON CONFLICT (model_id) DO UPDATE SET stale = 1",
-                   err, "ii", model_id, tly_now_ms()) < 0
+                   err, "ii", model_id, tly_now_ms()) < 0 ||
+                   sq_exec(st,
+                           "DELETE FROM predictions WHERE model_id = ? AND item_id = (SELECT MAX(i.id) FROM items i"
+                           " JOIN predictions p ON p.item_id = i.id AND p.model_id = ?"
+                           " WHERE i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra = 0)",
+                           err, "iii", model_id, model_id, project_id) < 0
                ? -1
                : 0;
 }

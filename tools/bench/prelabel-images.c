@@ -13,14 +13,15 @@
  *       script snapshots tallyd's data dir after this; both runs start from a copy.
  *
  *   bench_prelabel-images run --url URL --token ADMIN_TOKEN --project P --labels FILE
- *                             --mode plain|model [--workers W] [--seed S]
+ *                             --mode plain|model [--workers W] [--seed S] [--think-ms T]
  *       Sets the project's workflow (the same crowd settings in both modes: overlap 3,
  *       Dawid-Skene, dynamic overlap up to 7 judgments while the result's confidence
  *       is below 0.95; "model" adds the image-classifier with prelabel.target_accuracy
  *       0.95, verify_rate 0.05 and verify_from 0.5, attached and run over every item:
  *       predictions scoring 0.5 up to the derived threshold go to the confirm step, one
  *       worker whose agreement finishes the item). Then W simulated
- *       workers (threads, one libcurl connection each) loop work/next + submit until
+ *       workers (threads, one libcurl connection each) loop work/next, think T ms
+ *       (default 0), submit, until
  *       no item is new, labeling or labeled. Each worker has an accuracy drawn from
  *       0.6..0.95 (seeded), shifted per class (shirts are hard, trousers and bags
  *       easy); a wrong answer is mostly a look-alike class (tops among tops, shoes
@@ -285,6 +286,7 @@ static struct {
     int *truth;               /* by item id - id_lo: true class, -1 unknown */
     int64_t id_lo, id_hi;
     int nworkers;
+    int think_ms;             /* each worker's time per judgment (0: as fast as tallyd answers) */
     uint64_t seed;
     atomic_int stop;
     atomic_long judgments, errors;
@@ -346,6 +348,8 @@ static void *work_loop(void *arg)
             nap_ms(100);
             continue;
         }
+        if (g.think_ms > 0)
+            nap_ms(g.think_ms);
         snprintf(body, sizeof body, "{\"answer\":{\"label\":\"%s\"},\"duration_ms\":4000}",
                  class_names[answer_of(w, truth)]);
         char sub[96];
@@ -606,7 +610,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_prelabel-images make-items DIR COUNT IMAGES_IDX LABELS_IDX\n"
                     "       bench_prelabel-images prepare --url URL --token TOKEN --items-dir DIR\n"
                     "       bench_prelabel-images run --url URL --token TOKEN --project P --labels FILE\n"
-                    "                             --mode plain|model [--workers W] [--seed S]\n");
+                    "                             --mode plain|model [--workers W] [--seed S] [--think-ms T]\n");
 }
 
 int main(int argc, char **argv)
@@ -639,6 +643,8 @@ int main(int argc, char **argv)
             mode = v;
         else if (strcmp(k, "--project") == 0)
             g.project = strtoll(v, NULL, 10);
+        else if (strcmp(k, "--think-ms") == 0)
+            g.think_ms = (int)strtol(v, NULL, 10);
         else if (strcmp(k, "--workers") == 0)
             g.nworkers = (int)strtol(v, NULL, 10);
         else if (strcmp(k, "--seed") == 0)
