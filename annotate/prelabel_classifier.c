@@ -30,6 +30,7 @@
  * Nothing here runs on the judgment submit path: the trigger rides on the
  * aggregation job, which already runs after judgments.
  */
+#include "core/json.h"
 #include "annotate/classifier.h"
 #include "annotate/prelabel.h"
 #include "annotate/project.h"
@@ -66,17 +67,6 @@ static int choice_control(const tly_project *p, const char **name, json_t **opti
         }
     }
     return 0;
-}
-
-static int option_index(json_t *options, json_t *value)
-{
-    const char *s = json_string_value(value);
-    size_t i;
-    json_t *o;
-    json_array_foreach(options, i, o)
-        if (s && strcmp(json_string_value(o), s) == 0)
-            return (int)i;
-    return -1;
 }
 
 static uint64_t item_hash(int64_t item_id)
@@ -162,7 +152,7 @@ static void labels_free(labels *l)
 static int collect_label(int64_t item_id, json_t *answer, const void *features, size_t len, void *ctx)
 {
     labels *l = ctx;
-    int y = option_index(l->options, json_object_get(answer, l->control));
+    int y = tly_json_string_index(l->options, json_object_get(answer, l->control));
     if (y < 0)
         return 0;   /* answered without this control (or an old option) */
     if (l->keep < 1 && (double)(item_hash(item_id) % 1000000) >= l->keep * 1000000)

@@ -133,3 +133,18 @@ char *tly_json_dump(const json_t *j)
     /* 15 significant digits: 0.1 prints as 0.1, not 0.10000000000000001. */
     return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 }
+
+int tly_json_string_index(json_t *arr, json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t i;
+    json_t *o;
+    if (!s)
+        return -1;
+    json_array_foreach(arr, i, o) {
+        const char *os = json_string_value(o);
+        if (os && strcmp(os, s) == 0)
+            return (int)i;
+    }
+    return -1;
+}

@@ -36,5 +36,8 @@ int tly_json_only_keys(json_t *obj, const char *what, const char *const *allowed
 
 /* Compact, key-order-preserving dump; caller frees. NULL on out-of-memory. */
 char *tly_json_dump(const json_t *j);
+/* The index of the string value v in arr (an array of strings, e.g. a choice
+ * control's options), or -1 when v is not a string or not there. */
+int tly_json_string_index(json_t *arr, json_t *v);
 
 #endif

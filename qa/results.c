@@ -11,6 +11,7 @@
  * Chunks of CHUNK items per run keep a job bounded; a run that leaves labeled items
  * behind queues the next one.
  */
+#include "core/json.h"
 #include "qa/results.h"
 #include "annotate/prelabel.h"
 #include "annotate/project.h"
@@ -149,17 +150,6 @@ typedef struct {
     size_t w_n, w_cap;
 } scan;
 
-static int label_index(json_t *options, json_t *v)
-{
-    const char *s = json_string_value(v);
-    size_t i;
-    json_t *o;
-    json_array_foreach(options, i, o)
-        if (s && strcmp(json_string_value(o), s) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void tally_worker(scan *sc, int64_t worker, int label)
 {
     size_t i;
@@ -200,7 +190,7 @@ static int scan_judgment(const tly_judgment *j, void *ctx)
     scan *sc = ctx;
     for (size_t f = 0; f < sc->n_fits; f++) {
         choice_fit *fit = &sc->fits[f];
-        int label = label_index(fit->options, json_object_get(j->answer, fit->name));
+        int label = tly_json_string_index(fit->options, json_object_get(j->answer, fit->name));
         if (label < 0)
             continue;
         if (fit->n == fit->cap) {
@@ -249,7 +239,7 @@ static int known_labels(tly_store *st, int64_t project_id, choice_fit *fit, int 
         for (size_t i = 0; i < n; i++) {
             long d = index_of(fit->items, fit->n_items, list[i].id);
             if (d >= 0 && list[i].gold)
-                known[d] = label_index(fit->options, json_object_get(list[i].gold, fit->name));
+                known[d] = tly_json_string_index(fit->options, json_object_get(list[i].gold, fit->name));
         }
         after = n ? list[n - 1].id : after;
         tly_item_list_free(list, n);

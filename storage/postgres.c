@@ -8,7 +8,7 @@
  *   - `?` placeholders become $1..$n, once per statement (sq_pg_rewrite_placeholders:
  *     quoted strings, quoted identifiers and comments are left alone);
  *   - statements are prepared once per connection (PQprepare, names "s1", "s2"...)
- *     and cached in an open-addressing table keyed by the SQL text's address, like
+ *     and cached in sql.h's sq_stmt_cache (keyed by the SQL text's address), like
  *     sqlite.c. A statement is prepared at its first execution, when the kinds of
  *     its arguments are known: int64 arguments are declared int8, doubles float8,
  *     blobs bytea (sent in binary), text and NULL are left for the server to infer
@@ -125,16 +125,10 @@ struct tly_sql_stmt {
     unsigned char *blob;     /* unescaped bytea of the last column_blob call */
 };
 
-struct cache_slot {
-    const char *sql;
-    struct tly_sql_stmt *stmt;
-};
-
 struct tly_sql_conn {
     PGconn *pg;
     struct pool *pool;
-    struct cache_slot *slots;
-    size_t nslots, used;
+    sq_stmt_cache cache;     /* its statements, struct tly_sql_stmt * */
     unsigned next_name;
     int needs_reset;         /* the connection broke: PQreset before the next use */
     int durable;             /* synchronous_commit as last set */
@@ -287,41 +281,6 @@ static void stmt_free(struct tly_sql_stmt *s)
     free(s);
 }
 
-static size_t slot_of(const char *sql, size_t nslots)
-{
-    uintptr_t h = (uintptr_t)sql;
-    h ^= h >> 17;
-    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 7) & (nslots - 1);
-}
-
-static struct cache_slot *cache_find(tly_sql_conn *c, const char *sql)
-{
-    if (!c->nslots)
-        return NULL;
-    for (size_t i = slot_of(sql, c->nslots);; i = (i + 1) & (c->nslots - 1))
-        if (c->slots[i].sql == sql || !c->slots[i].sql)
-            return &c->slots[i];
-}
-
-/* Keep the table at most half full so probes stay short and always find a hole. */
-static int cache_grow(tly_sql_conn *c)
-{
-    struct cache_slot *old = c->slots;
-    size_t oldn = c->nslots;
-    size_t n = oldn ? oldn * 2 : 64;
-    if (!(c->slots = calloc(n, sizeof *c->slots))) {
-        c->slots = old;
-        return -1;
-    }
-    c->nslots = n;
-    for (size_t i = 0; i < oldn; i++)
-        if (old[i].sql)
-            *cache_find(c, old[i].sql) = old[i];
-    free(old);
-    return 0;
-}
-
 /* ---- connections ------------------------------------------------------------------- */
 
 static void ignore_notice(void *arg, const char *message)
@@ -332,10 +291,10 @@ static void ignore_notice(void *arg, const char *message)
 
 static void conn_close(tly_sql_conn *c)
 {
-    for (size_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].stmt)
-            stmt_free(c->slots[i].stmt);
-    free(c->slots);
+    for (size_t i = 0; i < c->cache.nslots; i++)
+        if (c->cache.slots[i].stmt)
+            stmt_free(c->cache.slots[i].stmt);
+    free(c->cache.slots);
     PQfinish(c->pg);
     free(c);
 }
@@ -353,9 +312,9 @@ static int simple_exec(tly_sql_conn *c, const char *sql, tly_error *err)
 /* After a reset the server session is new: its prepared statements are gone. */
 static void forget_prepared(tly_sql_conn *c)
 {
-    for (size_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].stmt)
-            c->slots[i].stmt->prepared = 0;
+    for (size_t i = 0; i < c->cache.nslots; i++)
+        if (c->cache.slots[i].stmt)
+            ((struct tly_sql_stmt *)c->cache.slots[i].stmt)->prepared = 0;
 }
 
 static int ensure_live(tly_sql_conn *c, tly_error *err)
@@ -495,22 +454,23 @@ static tly_sql_stmt *pg_prepare(tly_sql_conn *c, const char *sql, tly_error *err
 {
     if (ensure_live(c, err) < 0)
         return NULL;
-    struct cache_slot *slot = cache_find(c, sql);
+    sq_cache_slot *slot = sq_cache_find(&c->cache, sql);
+    struct tly_sql_stmt *cached = slot ? slot->stmt : NULL;
     /* A pooled connection outlives threads, so a text freed by a closed store could
      * come back at the same address with other SQL: the text itself confirms a hit
      * (a compare is nothing next to the round trip that follows). */
-    if (slot && slot->sql && slot->stmt && strcmp(slot->stmt->text, sql) == 0)
-        return slot->stmt;
+    if (cached && strcmp(cached->text, sql) == 0)
+        return cached;
     int reuse_slot = slot && slot->sql;   /* same address, other (or no) statement */
-    if (reuse_slot && slot->stmt) {       /* stale: forget it here and on the server */
+    if (cached) {                         /* stale: forget it here and on the server */
         char dealloc[32];
-        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", slot->stmt->name);
-        if (slot->stmt->prepared)
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", cached->name);
+        if (cached->prepared)
             simple_exec(c, dealloc, NULL);
-        stmt_free(slot->stmt);
+        stmt_free(cached);
         slot->stmt = NULL;
     }
-    if (!reuse_slot && (c->used + 1) * 2 > c->nslots && cache_grow(c) < 0) {
+    if (!reuse_slot && sq_cache_reserve(&c->cache) < 0) {
         tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
         return NULL;
     }
@@ -529,11 +489,11 @@ static tly_sql_stmt *pg_prepare(tly_sql_conn *c, const char *sql, tly_error *err
     s->writes = strncasecmp(sql + lead, "INSERT", 6) == 0 || strncasecmp(sql + lead, "UPDATE", 6) == 0 ||
                 strncasecmp(sql + lead, "DELETE", 6) == 0;
     snprintf(s->name, sizeof s->name, "s%u", ++c->next_name);
-    slot = cache_find(c, sql);
+    slot = sq_cache_find(&c->cache, sql);
     slot->sql = sql;
     slot->stmt = s;
     if (!reuse_slot)
-        c->used++;
+        c->cache.used++;
     return s;
 }
 
@@ -623,16 +583,22 @@ static int prepare_now(tly_sql_stmt *s, tly_error *err)
     return 0;
 }
 
+/* The bound parameters as libpq's three parallel arrays (each of nparams entries). */
+static void gather_params(const tly_sql_stmt *s, const char **values, int *lengths, int *formats)
+{
+    for (int i = 0; i < s->nparams; i++) {
+        values[i] = s->params[i].value;
+        lengths[i] = s->params[i].length;
+        formats[i] = s->params[i].format;
+    }
+}
+
 static PGresult *execute(tly_sql_stmt *s)
 {
     int n = s->nparams;
     const char *values[n > 0 ? n : 1];
     int lengths[n > 0 ? n : 1], formats[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++) {
-        values[i] = s->params[i].value;
-        lengths[i] = s->params[i].length;
-        formats[i] = s->params[i].format;
-    }
+    gather_params(s, values, lengths, formats);
     return PQexecPrepared(s->conn->pg, s->name, n, n ? values : NULL, n ? lengths : NULL,
                           n ? formats : NULL, 0);
 }
@@ -651,11 +617,7 @@ static PGresult *execute_guarded(tly_sql_stmt *s, int *open)
     int n = s->nparams;
     const char *values[n > 0 ? n : 1];
     int lengths[n > 0 ? n : 1], formats[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++) {
-        values[i] = s->params[i].value;
-        lengths[i] = s->params[i].length;
-        formats[i] = s->params[i].format;
-    }
+    gather_params(s, values, lengths, formats);
     int sent = PQsendQueryParams(pg, "SAVEPOINT tly_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
                PQsendQueryPrepared(pg, s->name, n, n ? values : NULL, n ? lengths : NULL,
                                    n ? formats : NULL, 0) &&

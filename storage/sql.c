@@ -345,3 +345,41 @@ int sq_col_blob(const sq_row *r, int col, tly_buf *out, tly_error *err)
         return tly_fail(err, TLY_E_TOO_LARGE, "too_large", "stored value of %zu bytes is over the buffer's cap", len);
     return 0;
 }
+
+/* ---- the statement cache (sql.h) ----------------------------------------------------- */
+
+static size_t slot_of(const char *sql, size_t nslots)
+{
+    uintptr_t h = (uintptr_t)sql;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 7) & (nslots - 1);
+}
+
+sq_cache_slot *sq_cache_find(sq_stmt_cache *c, const char *sql)
+{
+    if (!c->nslots)
+        return NULL;
+    for (size_t i = slot_of(sql, c->nslots);; i = (i + 1) & (c->nslots - 1))
+        if (c->slots[i].sql == sql || !c->slots[i].sql)
+            return &c->slots[i];
+}
+
+int sq_cache_reserve(sq_stmt_cache *c)
+{
+    if ((c->used + 1) * 2 <= c->nslots)
+        return 0;
+    sq_cache_slot *old = c->slots;
+    size_t oldn = c->nslots;
+    size_t n = oldn ? oldn * 2 : 64;
+    if (!(c->slots = calloc(n, sizeof *c->slots))) {
+        c->slots = old;
+        return -1;
+    }
+    c->nslots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i].sql)
+            *sq_cache_find(c, old[i].sql) = old[i];
+    free(old);
+    return 0;
+}

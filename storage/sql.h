@@ -44,6 +44,25 @@
 #include <stdint.h>
 
 typedef struct tly_sql_conn tly_sql_conn;   /* driver-defined */
+
+/* The per-connection statement cache both drivers keep (see "Statements are cached"
+ * above): an open-addressing table keyed by the SQL text's address, at most half
+ * full, so a probe is short and always ends at the key or a hole. stmt is the
+ * driver's statement. */
+typedef struct {
+    const char *sql;   /* key: the SQL text's address (NULL: empty) */
+    void *stmt;
+} sq_cache_slot;
+typedef struct {
+    sq_cache_slot *slots;
+    size_t nslots;     /* a power of two, or 0 */
+    size_t used;
+} sq_stmt_cache;
+/* The slot of sql: its own, or the empty one where it would go; NULL while empty. */
+sq_cache_slot *sq_cache_find(sq_stmt_cache *c, const char *sql);
+/* Makes room for one more entry (growing the table when it would be over half
+ * full); 0, or -1 out of memory. Slot pointers found before are then stale. */
+int sq_cache_reserve(sq_stmt_cache *c);
 typedef struct tly_sql_stmt tly_sql_stmt;   /* driver-defined */
 
 /* The kind of one value of a result row (column_type), for code that handles any

@@ -202,16 +202,9 @@ struct tly_sql_stmt {
     struct tly_sql_conn *conn;
 };
 
-struct cache_slot {
-    const char *sql;      /* key: the SQL text's address */
-    struct tly_sql_stmt *stmt;
-};
-
 struct tly_sql_conn {
     sqlite3 *db;
-    struct cache_slot *slots;
-    size_t nslots;        /* power of two */
-    size_t used;
+    sq_stmt_cache cache;  /* its statements, struct tly_sql_stmt * */
     struct wlock *wl;
     int wl_tx;                       /* held for an explicit transaction */
     struct tly_sql_stmt *wl_stmt;    /* held for this auto-commit statement */
@@ -302,12 +295,14 @@ static int fail_db(sqlite3 *db, int rc, tly_error *err)
 
 static void conn_free(tly_sql_conn *c)
 {
-    for (size_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].stmt) {
-            sqlite3_finalize(c->slots[i].stmt->stmt);
-            free(c->slots[i].stmt);
+    for (size_t i = 0; i < c->cache.nslots; i++) {
+        struct tly_sql_stmt *w = c->cache.slots[i].stmt;
+        if (w) {
+            sqlite3_finalize(w->stmt);
+            free(w);
         }
-    free(c->slots);
+    }
+    free(c->cache.slots);
     sqlite3_close_v2(c->db);
     if (c->wl_tx || c->wl_stmt)
         writer_unlock(c->wl);
@@ -368,49 +363,12 @@ static void sqlite_disconnect(tly_sql_conn *c)
         conn_free(c);
 }
 
-static size_t slot_of(const char *sql, size_t nslots)
-{
-    uintptr_t h = (uintptr_t)sql;
-    h ^= h >> 17;
-    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 7) & (nslots - 1);
-}
-
-static struct cache_slot *cache_find(tly_sql_conn *c, const char *sql)
-{
-    if (!c->nslots)
-        return NULL;
-    for (size_t i = slot_of(sql, c->nslots);; i = (i + 1) & (c->nslots - 1)) {
-        if (c->slots[i].sql == sql || !c->slots[i].sql)
-            return &c->slots[i];
-    }
-}
-
-/* Keep the table at most half full so probes stay short and always find a hole. */
-static int cache_grow(tly_sql_conn *c)
-{
-    size_t n = c->nslots ? c->nslots * 2 : 64;
-    struct cache_slot *old = c->slots;
-    size_t oldn = c->nslots;
-    c->slots = calloc(n, sizeof *c->slots);
-    if (!c->slots) {
-        c->slots = old;
-        return -1;
-    }
-    c->nslots = n;
-    for (size_t i = 0; i < oldn; i++)
-        if (old[i].sql)
-            *cache_find(c, old[i].sql) = old[i];
-    free(old);
-    return 0;
-}
-
 static tly_sql_stmt *sqlite_prepare(tly_sql_conn *c, const char *sql, tly_error *err)
 {
-    struct cache_slot *slot = cache_find(c, sql);
+    sq_cache_slot *slot = sq_cache_find(&c->cache, sql);
     if (slot && slot->sql)
         return slot->stmt;
-    if ((c->used + 1) * 2 > c->nslots && cache_grow(c) < 0) {
+    if (sq_cache_reserve(&c->cache) < 0) {
         tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
         return NULL;
     }
@@ -427,10 +385,10 @@ static tly_sql_stmt *sqlite_prepare(tly_sql_conn *c, const char *sql, tly_error 
         return NULL;
     }
     w->conn = c;
-    slot = cache_find(c, sql);
+    slot = sq_cache_find(&c->cache, sql);
     slot->sql = sql;
     slot->stmt = w;
-    c->used++;
+    c->cache.used++;
     return w;
 }
 

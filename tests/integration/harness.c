@@ -1288,3 +1288,34 @@ json_t *it_json_requestf(it_server *s, const char *method, const char *token, co
     it_response_free(&r);
     return j;
 }
+
+void it_release_all(it_server *s, const char *mgr, int64_t project, int n)
+{
+    long long deadline = it_now_ms() + 30000;
+    for (;;) {
+        json_t *res = it_json_requestf(s, "GET", mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200",
+                                       (long long)project);
+        size_t have = json_array_size(json_object_get(res, "items"));
+        json_decref(res);
+        if ((int)have == n)
+            break;
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(100);
+    }
+    json_t *lot = it_json_requestf(s, "POST", mgr, "{\"seed\":1}", 201, "/v1/projects/%lld/acceptance", (long long)project);
+    json_t *verdicts = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(lot, "sample"), i, v)
+        json_array_append_new(verdicts, json_pack("{s:I,s:s}", "item_id", (json_int_t)it_json_int(v, "item_id"),
+                                                  "verdict", "ok"));
+    int64_t lot_id = it_json_int(lot, "id");
+    json_decref(lot);
+    json_t *body = json_pack("{s:o}", "verdicts", verdicts);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    lot = it_json_requestf(s, "POST", mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
+    free(text);
+    assert_string_equal(it_json_str(lot, "state"), "accepted");
+    json_decref(lot);
+}

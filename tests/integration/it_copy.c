@@ -97,38 +97,6 @@ static void label_all(it_server *s, int64_t project, const char *tok)
     }
 }
 
-/* Waits until n results of project are done, then accepts them in a lot. */
-static void release_all(it_server *s, const char *mgr, int64_t project, int n)
-{
-    long long deadline = it_now_ms() + 30000;
-    for (;;) {
-        json_t *res = it_json_requestf(s, "GET", mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200",
-                                       (long long)project);
-        size_t have = json_array_size(json_object_get(res, "items"));
-        json_decref(res);
-        if ((int)have == n)
-            break;
-        assert_true(it_now_ms() < deadline);
-        it_sleep_ms(100);
-    }
-    json_t *lot = it_json_requestf(s, "POST", mgr, "{\"seed\":1}", 201, "/v1/projects/%lld/acceptance", (long long)project);
-    json_t *verdicts = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(lot, "sample"), i, v)
-        json_array_append_new(verdicts, json_pack("{s:I,s:s}", "item_id", (json_int_t)it_json_int(v, "item_id"),
-                                                  "verdict", "ok"));
-    int64_t lot_id = it_json_int(lot, "id");
-    json_decref(lot);
-    json_t *body = json_pack("{s:o}", "verdicts", verdicts);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    lot = it_json_requestf(s, "POST", mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
-    free(text);
-    assert_string_equal(it_json_str(lot, "state"), "accepted");
-    json_decref(lot);
-}
-
 static json_t *export_done(it_server *s, const char *mgr, int64_t project)
 {
     json_t *e = it_json_requestf(s, "POST", mgr, "{\"format\":\"jsonl\"}", 202, "/v1/projects/%lld/exports",
@@ -221,7 +189,7 @@ static void test_copy_sqlite_to_postgres(void **state)
     int64_t project = it_post_project(&src, mgr, body);
     it_add_jpegs(&src, mgr, project, "copy", "img", 5, 1);
     label_all(&src, project, worker);
-    release_all(&src, mgr, project, 5);
+    it_release_all(&src, mgr, project, 5);
     json_t *export = export_done(&src, mgr, project);
     int64_t export_id = it_json_int(export, "id");
     json_decref(export);
@@ -311,7 +279,7 @@ static void test_copy_sqlite_to_postgres(void **state)
     assert_true(project2 > project);
     it_add_jpegs(&dst, mgr, project2, "after-copy", "new", 3, 100);
     label_all(&dst, project2, w2);
-    release_all(&dst, mgr, project2, 3);
+    it_release_all(&dst, mgr, project2, 3);
     json_t *judged = it_json_requestf(&dst, "GET", mgr, NULL, 200, "/v1/projects/%lld/judgments?limit=200",
                                       (long long)project2);
     assert_int_equal(json_array_size(json_object_get(judged, "items")), 3);

@@ -32,36 +32,6 @@ static struct {
 
 /* ---- making a labeled, released project ------------------------------------------------ */
 
-static void release_all(int64_t project, int n)
-{
-    long long deadline = it_now_ms() + 30000;
-    for (;;) {
-        json_t *res = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200", (long long)project);
-        size_t have = json_array_size(json_object_get(res, "items"));
-        json_decref(res);
-        if ((int)have == n)
-            break;
-        assert_true(it_now_ms() < deadline);
-        it_sleep_ms(100);
-    }
-    json_t *lot = it_json_requestf(&g.srv, "POST", g.mgr, "{\"seed\":1}", 201, "/v1/projects/%lld/acceptance", (long long)project);
-    json_t *verdicts = json_array();
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(lot, "sample"), i, s)
-        json_array_append_new(verdicts, json_pack("{s:I,s:s}", "item_id", (json_int_t)it_json_int(s, "item_id"),
-                                                  "verdict", "ok"));
-    int64_t lot_id = it_json_int(lot, "id");
-    json_decref(lot);
-    json_t *body = json_pack("{s:o}", "verdicts", verdicts);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    lot = it_json_requestf(&g.srv, "POST", g.mgr, text, 200, "/v1/lots/%lld/verdicts", (long long)lot_id);
-    free(text);
-    assert_string_equal(it_json_str(lot, "state"), "accepted");
-    json_decref(lot);
-}
-
 /* The worker labels every task of the project with answer(i). */
 static void label_all(int64_t project, const char *tok, char *(*answer)(int64_t item, int k))
 {
@@ -123,7 +93,7 @@ static int group_setup(void **state)
     it_add_jpegs(&g.srv, g.mgr, g.img_project, "export", "img", 6, 1);
     char *w = it_new_user(&g.srv, &g.seq, "worker");
     label_all(g.img_project, w, image_answer);
-    release_all(g.img_project, 6);
+    it_release_all(&g.srv, g.mgr, g.img_project, 6);
     snprintf(body, sizeof body,
              "{\"name\":\"export-audio\",\"media\":\"audio\",\"template\":{\"controls\":["
              "{\"name\":\"events\",\"type\":\"audio_segments\",\"labels\":[\"speech\",\"noise\"]},"
@@ -133,7 +103,7 @@ static int group_setup(void **state)
     static const char *const audio[] = {"speech.wav", "speech.flac", "speech.ogg"};
     it_add_files(&g.srv, g.mgr, g.audio_project, "audio", audio, 3);
     label_all(g.audio_project, w, audio_answer);
-    release_all(g.audio_project, 3);
+    it_release_all(&g.srv, g.mgr, g.audio_project, 3);
     free(w);
     return 0;
 }
@@ -631,7 +601,7 @@ static void test_versions_and_resume(void **state)
     char *w = it_new_user(&g.srv, &g.seq, "worker");
     label_all(g.img_project, w, image_answer);
     free(w);
-    release_all(g.img_project, 2);
+    it_release_all(&g.srv, g.mgr, g.img_project, 2);
     json_t *v3 = export_done(g.img_project, body);
     assert_int_equal(it_json_int(v3, "items"), 8);
     assert_string_not_equal(it_json_str(v3, "sha256"), it_json_str(v1, "sha256"));

@@ -69,42 +69,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The shared helpers (http_client.h) under this program's short names. */
+#define logf_(...) bench_logf(LOG_PREFIX, __VA_ARGS__)
+#define mono_s bench_mono_s
+#define mono_us bench_mono_us
+#define nap_ms bench_nap_ms
 #define LOG_PREFIX "dispatch-bench: "
 #define MAX_WORKERS 1024
 #define MAX_ERROR_LOGS 12
 #define MAX_NODES 16
-
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(LOG_PREFIX, stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
 
 /* ------------------------------------------------------------------ make-items */
 

@@ -5,6 +5,9 @@
  * connection alive across them.
  */
 #include "http_client.h"
+#include <errno.h>
+#include <time.h>
+#include <stdarg.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,4 +123,37 @@ const char *bench_snippet(bench_conn *c)
         return c->err;
     snprintf(s, sizeof s, "%.*s", (int)(c->body.len < 300 ? c->body.len : 300), c->body.data ? c->body.data : "");
     return s;
+}
+
+/* ---- log and clock ------------------------------------------------------------------ */
+
+void bench_logf(const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+double bench_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t bench_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void bench_nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
 }

@@ -1,5 +1,5 @@
 /* http_client.h -- the small libcurl client the HTTP benchmarks (dispatch.c,
- * prelabel-images.c) share: one keep-alive easy handle per connection, the response
+ * prelabel-images.c) share, and their log / clock helpers: one keep-alive easy handle per connection, the response
  * body kept in a growing buffer, JSON helpers for the answers.
  *
  * A connection belongs to one thread at a time (libcurl easy handles are not shared),
@@ -42,5 +42,13 @@ json_t *bench_body_json(bench_conn *c);
 int64_t bench_jint(json_t *obj, const char *key);
 /* The transport error, else the start of the body: for error messages (thread-local). */
 const char *bench_snippet(bench_conn *c);
+
+/* A log line to stderr: prefix, the message, a newline. */
+void bench_logf(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The monotonic clock in seconds / microseconds. */
+double bench_mono_s(void);
+uint64_t bench_mono_us(void);
+/* Sleeps ms milliseconds, resumed across signals. */
+void bench_nap_ms(long ms);
 
 #endif

@@ -53,6 +53,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* The shared helpers (http_client.h) under this program's short names. */
+#define logf_(...) bench_logf(LOG_PREFIX, __VA_ARGS__)
+#define mono_s bench_mono_s
+#define mono_us bench_mono_us
+#define nap_ms bench_nap_ms
 #define LOG_PREFIX "prelabel-images: "
 #define MAX_WORKERS 256
 #define CLASSES 10
@@ -64,31 +69,6 @@ static const char *const class_names[CLASSES] = {"tshirt", "trouser", "pullover"
 static const int class_group[CLASSES] = {0, 1, 0, 2, 0, 3, 0, 3, 4, 3};
 /* Per-class shift of a worker's accuracy. */
 static const double class_shift[CLASSES] = {-0.05, 0.05, -0.08, -0.02, -0.08, 0.0, -0.15, 0.0, 0.05, 0.03};
-
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(LOG_PREFIX, stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
 
 static uint64_t splitmix(uint64_t *s)
 {
