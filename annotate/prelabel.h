@@ -64,7 +64,25 @@ typedef struct {
     int (*predict)(const tly_model *m, const tly_project *p, const tly_item *items, size_t n,
                    const tly_prelabel_env *env, tly_prelabel_out *out, char *version, size_t versionsz,
                    tly_error *err);
+    /* Optional: 1 if people's labels on this item calibrate the model (a learning
+     * model's held-out share), so that prelabel.uncertain_first leaves it in arrival
+     * order. NULL: the project's verification sample (prelabel.verify_rate) is. */
+    int (*calibration_item)(int64_t item_id);
 } tly_prelabel_backend;
+
+/* The auto-accept threshold for a target accuracy, from calibration pairs: score[i]
+ * of a prediction and right[i] whether humans' result equals it, n pairs, at least
+ * `need` of them (else 2: never). The lowest score down to which every level of the
+ * model's answers is estimated to be `target` accurate (the crowd's own errors
+ * allowed for, with statistical bounds; prelabel.c says how). Pure: no store. */
+double tly_prelabel_threshold(const double *score, const unsigned char *right, size_t n, double target,
+                              int64_t need);
+
+/* Whether people's labels on item_id calibrate model_id (its backend's calibration
+ * sample, else the project's verify_rate draw): such items are labeled without the
+ * model's help, so their results stay an independent check of it. 1, 0, or -1. */
+int tly_prelabel_calibration_item(tly_store *st, const tly_project *p, int64_t model_id, int64_t item_id,
+                                  tly_error *err);
 
 extern const tly_prelabel_backend tly_prelabel_remote;
 /* Built-in "vad" (prelabel_vad.c): speech / non-speech audio_segments; built-in "asr"

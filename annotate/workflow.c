@@ -80,6 +80,13 @@ static const field prelabel_fields[] = {
      * confirm step (one worker; agreeing finishes the item, disagreeing sends it to
      * normal labeling: annotate/prelabel.c route). */
     {"verify_from", T_NUM, 0, 1, 0},
+    /* Active learning: people get the new items the model is least sure of first
+     * (dispatch by score), except the model's calibration sample, which stays in
+     * arrival order so that its pairs cover every score (annotate/prelabel.c route). */
+    {"uncertain_first", T_BOOL, 0, 1, 0},
+    /* The model's prediction counts as evidence in the Dawid-Skene result of items
+     * outside its calibration sample (qa/results.c model_vote). */
+    {"model_vote", T_BOOL, 0, 1, 0},
     {NULL, T_INT, 0, 0, 0},
 };
 

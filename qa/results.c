@@ -135,6 +135,8 @@ typedef struct {
     int64_t *items;               /* dense index -> item id */
     size_t n_items;
     tly_consensus result;
+    double *posterior;            /* n_items x n_labels: P(true label | the votes) */
+    double *prior;                /* n_labels: the class prior of the fit */
     int fitted;
 } choice_fit;
 
@@ -216,6 +218,8 @@ static void scan_free(scan *sc)
     for (size_t f = 0; f < sc->n_fits; f++) {
         free(sc->fits[f].raw);
         free(sc->fits[f].items);
+        free(sc->fits[f].posterior);
+        free(sc->fits[f].prior);
         tly_consensus_free(&sc->fits[f].result);
     }
     free(sc->fits);
@@ -275,8 +279,15 @@ static int fit_dawid_skene(tly_store *st, int64_t project_id, choice_fit *fit, c
     }
     if (known_labels(st, project_id, fit, known, err) < 0)
         goto out;
+    fit->posterior = malloc((fit->n_items ? fit->n_items : 1) * (size_t)fit->n_labels * sizeof *fit->posterior);
+    fit->prior = malloc((size_t)fit->n_labels * sizeof *fit->prior);
+    if (!fit->posterior || !fit->prior) {
+        tly_fail(err, TLY_E_INTERNAL, "out_of_memory", "out of memory");
+        goto out;
+    }
     /* worker_prior: a worker seen a few times counts as an average one (tools/bench/aggregate: long tail). */
-    tly_ds_params params = {.known = known, .worker_prior = fit->n_labels};
+    tly_ds_params params = {.known = known, .worker_prior = fit->n_labels, .posterior = fit->posterior,
+                            .class_prior = fit->prior};
     if (tly_consensus_dawid_skene_ex(votes, fit->n, (int)fit->n_items, (int)n_workers, fit->n_labels, &params,
                                      &fit->result, err) < 0)
         goto out;
@@ -302,6 +313,7 @@ typedef struct {
     scan sc;
     /* outcome counters */
     int64_t done, review, more;
+    int model_vote;               /* prelabel.model_vote */
 } run;
 
 /* A reproducible draw in [0,1) per item, keyed by the project's secret: which items
@@ -317,18 +329,87 @@ static double review_draw(const tly_project *p, int64_t item_id)
     return (double)x / 4503599627370496.0;   /* 13 hex digits = 52 bits */
 }
 
-/* Replaces the trust-weighted choice values by the Dawid-Skene ones for the item. */
-static void apply_dawid_skene(run *r, int64_t item_id, json_t *answer, json_t *detail)
+/* The most a model's score counts for in model_vote: a calibrated score of 0.999
+ * would outweigh three agreeing people, whose Dawid-Skene posterior is itself
+ * overconfident (in tools/bench/prelabel-images, results at 0.99+ were 96% right);
+ * capped, the model decides where people split, not against a clear majority. */
+#define MODEL_VOTE_CAP 0.95
+
+/* The model's prediction (option k of the fit, calibrated score) as one more piece of
+ * evidence, independent of the votes given the true label: P(k | votes, model) is
+ * proportional to P(k | votes) q(k) / prior(k), with q the model's distribution (its
+ * score on k, the rest spread evenly). 1 with the new label and confidence, 0 when the
+ * item has no posterior. */
+static int model_vote(const choice_fit *fit, long d, int k, double score, int *label, double *confidence)
+{
+    int n = fit->n_labels;
+    const double *post = fit->posterior + (size_t)d * (size_t)n;
+    double s = fmin(fmax(score, 1.0 - MODEL_VOTE_CAP), MODEL_VOTE_CAP);
+    double sum = 0, best = -1;
+    int arg = -1;
+    for (int c = 0; c < n && n > 1; c++) {
+        double q = c == k ? s : (1 - s) / (n - 1);
+        double w = post[c] * q / fmax(fit->prior[c], 1e-9);
+        sum += w;
+        if (w > best) {
+            best = w;
+            arg = c;
+        }
+    }
+    if (sum <= 0 || arg < 0)
+        return 0;
+    *label = arg;
+    *confidence = best / sum;
+    return 1;
+}
+
+/* Replaces the trust-weighted choice values by the Dawid-Skene ones for the item; with
+ * vote (the model's best prediction, prelabel.model_vote), by Dawid-Skene with the
+ * model's answer as evidence (method "model_assisted"). */
+static void apply_dawid_skene(run *r, int64_t item_id, json_t *answer, json_t *detail, const tly_prediction *vote)
 {
     for (size_t f = 0; f < r->sc.n_fits; f++) {
         choice_fit *fit = &r->sc.fits[f];
         long d = fit->fitted ? index_of(fit->items, fit->n_items, item_id) : -1;
         if (d < 0 || fit->result.label[d] < 0)
             continue;
-        json_object_set(answer, fit->name, json_array_get(fit->options, (size_t)fit->result.label[d]));
-        json_object_set_new(detail, fit->name,
-                            json_pack("{s:s,s:f}", "method", "dawid_skene", "confidence", fit->result.confidence[d]));
+        int label = fit->result.label[d];
+        double confidence = fit->result.confidence[d];
+        const char *method = "dawid_skene";
+        int k = vote && vote->answer && vote->score >= 0
+                    ? tly_json_string_index(fit->options, json_object_get(vote->answer, fit->name))
+                    : -1;
+        if (k >= 0 && model_vote(fit, d, k, vote->score, &label, &confidence))
+            method = "model_assisted";
+        json_object_set(answer, fit->name, json_array_get(fit->options, (size_t)label));
+        json_object_set_new(detail, fit->name, json_pack("{s:s,s:f}", "method", method, "confidence", confidence));
     }
+}
+
+/* The item's best prediction when prelabel.model_vote asks for it and the item is not
+ * in its model's calibration sample (whose results must stay independent of the
+ * model), into *out (cleared by the caller); 0 = none, 1 = one, -1 = error. */
+static int vote_of(tly_store *st, run *r, int64_t item_id, tly_prediction *out, tly_error *err)
+{
+    if (!r->model_vote)
+        return 0;
+    tly_prediction *list = NULL;
+    size_t n = 0;
+    if (tly_store_prediction_list(st, item_id, &list, &n, err) < 0)
+        return -1;
+    int rc = 0;
+    if (n > 0 && list[0].answer && list[0].score >= 0) {
+        rc = tly_prelabel_calibration_item(st, &r->p, list[0].model_id, item_id, err);
+        if (rc == 0) {
+            *out = list[0];
+            memset(&list[0], 0, sizeof list[0]);
+            rc = 1;
+        } else if (rc == 1) {
+            rc = 0;
+        }
+    }
+    tly_prediction_list_free(list, n);
+    return rc;
 }
 
 static double min_confidence_of(json_t *detail, const char **method)
@@ -412,6 +493,7 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
     json_t *answer = NULL, *detail = NULL, *flags = json_array();
     json_t **answers = NULL;
     double *weights = NULL;
+    tly_prediction vote = {0};
     int rc = -1;
     if (tly_store_item_judgments(st, item_id, &js, &n, err) < 0)
         goto out;
@@ -433,19 +515,34 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
     if (tly_aggregate_answer(r->p.template_json, answers, weights, n, &r->opts, &answer, &confidence, &detail,
                              &method, err) < 0)
         goto out;
-    if (strcmp(r->method, "dawid_skene") == 0)
-        apply_dawid_skene(r, item_id, answer, detail);
-    confidence = min_confidence_of(detail, &method);
-    tly_checks_result(r->p.template_json, answer, js, n, &r->checks, flags);
-    if (same_answer)
-        json_array_append_new(flags, json_string("same_answer_worker"));
-
-    tly_error move_err;
     int64_t extra = 0;
     double score = 0;
     int confirm = confirm_step(st, item_id, js, n, &extra, &score, err);
     if (confirm < 0)
         goto out;
+    if (strcmp(r->method, "dawid_skene") == 0) {
+        /* Not in a confirm step: that combines the model's score with the person's
+         * confidence itself. */
+        int voted = confirm == 0 ? vote_of(st, r, item_id, &vote, err) : 0;
+        if (voted < 0)
+            goto out;
+        apply_dawid_skene(r, item_id, answer, detail, voted ? &vote : NULL);
+    }
+    confidence = min_confidence_of(detail, &method);
+    /* Any control decided with the model's vote makes it a model-assisted result as a
+     * whole: such results are not calibration pairs (store_models.c), "mixed" ones are. */
+    const char *ckey;
+    json_t *cval;
+    json_object_foreach(detail, ckey, cval) {
+        const char *m = json_string_value(json_object_get(cval, "method"));
+        if (m && strcmp(m, "model_assisted") == 0)
+            method = "model_assisted";
+    }
+    tly_checks_result(r->p.template_json, answer, js, n, &r->checks, flags);
+    if (same_answer)
+        json_array_append_new(flags, json_string("same_answer_worker"));
+
+    tly_error move_err;
     if (confirm == 1) {
         /* Model and person agree: wrong only if both are, taken as independent. Below
          * min_confidence even so (a weak worker, a low score), people label it. The
@@ -522,6 +619,7 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
     rc = event(st, &r->p, item_id, reason ? "to_review" : "done", ev, err);
 out:
     tly_judgment_list_free(js, n);
+    tly_prediction_clear(&vote);
     free(answers);
     free(weights);
     json_decref(answer);
@@ -543,6 +641,7 @@ static int prepare(tly_store *st, int64_t project_id, run *r, tly_error *err)
     r->max_overlap = (int)tly_workflow_number(wf, NULL, "max_overlap");
     r->min_confidence = tly_workflow_number(wf, NULL, "min_confidence");
     r->sample_rate = tly_workflow_number(wf, "review", "sample_rate");
+    r->model_vote = json_is_true(json_object_get(json_object_get(wf, "prelabel"), "model_vote"));
     if (workers_load(st, project_id, &r->w, err) < 0)
         return -1;
     /* Choice controls: one fit each. */

@@ -394,6 +394,14 @@ static const struct migration steps[] = {
      "CREATE INDEX image_checks_band3 ON image_checks (project_id, band3);"
      /* Partial: only flagged items are reported per batch, and most are not. */
      "CREATE INDEX image_checks_flagged ON image_checks (batch_id, item_id) WHERE flags <> 0;"},
+    /* Dispatch order of new items: priority first (0 unless a model's prediction set
+     * it: prelabel.uncertain_first), then batch and id as before. screened: a model's
+     * derived threshold has passed the item over once (annotate/prelabel.c route). */
+    {8, "pre-labeling: dispatch priority, screened items",
+     "ALTER TABLE items ADD COLUMN priority DOUBLE PRECISION NOT NULL DEFAULT 0;"
+     "ALTER TABLE items ADD COLUMN screened INTEGER NOT NULL DEFAULT 0;"
+     "DROP INDEX items_new;"
+     "CREATE INDEX items_new ON items (project_id, state, priority, batch_id, id);"},
 };
 
 /* Every table the steps above create, for tly_store_copy (store_copy.c), in

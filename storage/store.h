@@ -494,6 +494,12 @@ int tly_store_item_move(tly_store *st, int64_t item_id, const char *from, const 
 /* Confidence routing: a fresh item ('new', no judgments, not routed yet) needs
  * `need` judgments in all (its extra becomes need - overlap). CONFLICT otherwise. */
 int tly_store_item_route_verify(tly_store *st, int64_t item_id, int overlap, int need, tly_error *err);
+/* Dispatch order among a project's new items: lower priority first (default 0),
+ * then batch and id. Only while the item is 'new' (else nothing changes). */
+int tly_store_item_set_priority(tly_store *st, int64_t item_id, double priority, tly_error *err);
+/* Whether a derived auto-accept threshold has passed the item over before (1, or 0);
+ * with mark, it is marked so from now on. -1 on error (NOT_FOUND: no such item). */
+int tly_store_item_screen(tly_store *st, int64_t item_id, int mark, tly_error *err);
 /* Rework: excludes the item's counting judgments (reason), resets its count and
  * extra, drops its result and puts it back to labeling. Caller's transaction. */
 int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err);
@@ -778,8 +784,9 @@ int tly_store_prediction_put(tly_store *st, int64_t item_id, int64_t project_id,
                              const char *version, json_t *answer, double score, const char *error, tly_error *err);
 /* The model's predictions on items humans finished (results in done / released not
  * made by the model itself, nor via the confirm step: history to_confirm), to fn with
- * the prediction's score and answer and the result's answer. Returns the pairs seen or -1. */
-int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
+ * the prediction's score and answer and the result's answer; only those of model_version
+ * `version` unless it is NULL or "". Returns the pairs seen or -1. */
+int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id, const char *version,
                                    int (*fn)(double score, json_t *predicted, json_t *result, void *ctx), void *ctx,
                                    tly_error *err);
 /* An item's predictions, best score first. */

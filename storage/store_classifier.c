@@ -143,12 +143,13 @@ int tly_store_classifier_state_put(tly_store *st, const tly_classifier_state *s,
                    err, "iiiji", s->model_id, s->trained_on, s->next_train_at, s->info, tly_now_ms());
 }
 
-/* Items sent to the confirm step (annotate/prelabel.c: history to_confirm, extra < 0)
- * that nobody has judged or holds a lease on: ?1 project, ?2 now. */
-#define UNSTARTED_CONFIRM(last_kind)                                                               \
-    " i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra < 0"                     \
-    " AND (SELECT e.kind FROM item_events e WHERE e.item_id = i.id ORDER BY e.id DESC LIMIT 1) = '" \
-    last_kind "' AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id"              \
+/* Items routed to fewer judgments than the overlap (annotate/prelabel.c: history
+ * to_confirm or to_assist, extra < 0) that nobody has judged or holds a lease on,
+ * their last event one of last_kinds (an SQL list): ?1 project, ?2 now. */
+#define UNSTARTED_ROUTED(last_kinds)                                                                \
+    " i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra < 0"                      \
+    " AND (SELECT e.kind FROM item_events e WHERE e.item_id = i.id ORDER BY e.id DESC LIMIT 1) IN (" \
+    last_kinds ") AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id"               \
     " AND a.state = 'leased' AND a.expires_at > ?)"
 
 int tly_store_classifier_refresh(tly_store *st, int64_t model_id, int64_t project_id, tly_error *err)
@@ -181,20 +182,29 @@ int tly_store_classifier_forget_fresh(tly_store *st, int64_t model_id, int64_t p
      * calibrated model would otherwise decide, for good, how most of a big project is
      * labeled; the newer one may accept them outright or confirm them at its own
      * threshold. The withdrawal is in their history (confirm_withdrawn), which also
-     * ends the step for qa/results.c. */
+     * ends the step for qa/results.c. Model-assisted starts (to_assist: one judgment
+     * short of the overlap) nobody has started lose their prediction but keep their
+     * start: the newer model may accept them outright, and otherwise they stay
+     * model-assisted. (Withdrawing them too made them plain fresh items, and the
+     * crowd, taking the least sure first, took most of them at full overlap before
+     * the newer model got to them.) */
     int64_t now = tly_now_ms();
     return sq_exec(st,
                    "INSERT INTO item_events (item_id, project_id, at, actor, kind, detail)"
                    " SELECT i.id, i.project_id, ?, 0, 'confirm_withdrawn', NULL FROM items i WHERE"
-                   UNSTARTED_CONFIRM("to_confirm"),
+                   UNSTARTED_ROUTED("'to_confirm'"),
                    err, "iii", now, project_id, now) < 0 ||
                    sq_exec(st, "UPDATE items SET extra = 0 WHERE id IN (SELECT i.id FROM items i WHERE"
-                               UNSTARTED_CONFIRM("confirm_withdrawn") ")",
+                               UNSTARTED_ROUTED("'confirm_withdrawn'") ")",
                            err, "ii", project_id, now) < 0 ||
                    sq_exec(st,
                            "DELETE FROM predictions WHERE model_id = ? AND item_id IN (SELECT i.id FROM items i"
                            " WHERE i.project_id = ? AND i.state = 'new' AND i.judged = 0 AND i.extra = 0)",
-                           err, "ii", model_id, project_id) < 0
+                           err, "ii", model_id, project_id) < 0 ||
+                   sq_exec(st,
+                           "DELETE FROM predictions WHERE model_id = ? AND item_id IN (SELECT i.id FROM items i"
+                           " WHERE" UNSTARTED_ROUTED("'to_assist'") ")",
+                           err, "iii", model_id, project_id, now) < 0
                ? -1
                : 0;
 }

@@ -221,17 +221,18 @@ static int read_pair(const sq_row *r, void *arg, tly_error *err)
     return rc;
 }
 
-int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id,
+int64_t tly_store_prediction_pairs(tly_store *st, int64_t model_id, const char *version,
                                    int (*fn)(double score, json_t *predicted, json_t *result, void *ctx), void *ctx,
                                    tly_error *err)
 {
     struct pairs_ctx pc = {fn, ctx};
     return sq_each(st,
                    "SELECT p.score, p.answer, r.answer FROM predictions p JOIN results r ON r.item_id = p.item_id"
-                   " JOIN items i ON i.id = p.item_id WHERE p.model_id = ? AND p.answer IS NOT NULL"
-                   " AND p.score IS NOT NULL AND i.state IN ('done', 'released') AND r.method <> 'model'"
+                   " JOIN items i ON i.id = p.item_id WHERE p.model_id = ? AND (? = '' OR p.model_version = ?)"
+                   " AND p.answer IS NOT NULL"
+                   " AND p.score IS NOT NULL AND i.state IN ('done', 'released') AND r.method NOT IN ('model', 'model_assisted')"
                    /* Items routed to the confirm step were labeled depending on the model's
                     * answer (kept when one worker agreed): not an independent check of it. */
                    " AND NOT EXISTS (SELECT 1 FROM item_events e WHERE e.item_id = p.item_id AND e.kind = 'to_confirm')",
-                   read_pair, &pc, err, "i", model_id);
+                   read_pair, &pc, err, "itt", model_id, version ? version : "", version ? version : "");
 }

@@ -286,6 +286,22 @@ int tly_store_item_route_verify(tly_store *st, int64_t item_id, int overlap, int
     return rc;
 }
 
+int tly_store_item_set_priority(tly_store *st, int64_t item_id, double priority, tly_error *err)
+{
+    return sq_exec(st, "UPDATE items SET priority = ? WHERE id = ? AND state = 'new'", err, "fi", priority, item_id);
+}
+
+int tly_store_item_screen(tly_store *st, int64_t item_id, int mark, tly_error *err)
+{
+    int64_t was = 0;
+    int rc = sq_int64(st, "SELECT screened FROM items WHERE id = ?", &was, err, "i", item_id);
+    if (rc != 0)
+        return rc < 0 ? -1 : sq_found(rc, "item", item_id, err);
+    if (!was && mark && sq_exec(st, "UPDATE items SET screened = 1 WHERE id = ?", err, "i", item_id) < 0)
+        return -1;
+    return was != 0;
+}
+
 int tly_store_item_rework(tly_store *st, int64_t item_id, const char *reason, tly_error *err)
 {
     if (sq_exec(st, "UPDATE judgments SET excluded = ? WHERE item_id = ? AND excluded IS NULL", err, "ti", reason,

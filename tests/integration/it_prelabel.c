@@ -501,11 +501,13 @@ static void test_confirm_step(void **state)
 static void test_calibrated_threshold(void **state)
 {
     (void)state;
-    int64_t project = routed_project("calib", 1, "\"verify_rate\":0,\"target_accuracy\":0.9,\"min_calibration\":6");
+    int64_t project = routed_project("calib", 1, "\"verify_rate\":0,\"target_accuracy\":0.8,\"min_calibration\":24");
     /* Not enough evidence yet: everything goes to people, who confirm the model.
-     * (min_calibration 6, all of them: with fewer, a prediction arriving late under a
-     * slow build could be routed by a threshold derived from the first labels.) */
-    it_add_jpegs(&g.srv, g.mgr, project, "calib", "c", 6, 300);
+     * (min_calibration 24, all of them: with fewer, a prediction arriving late under a
+     * slow build could be routed by a threshold derived from the first labels.)
+     * 24 agreeing pairs are evidence for target 0.8 (the one-sided 99% lower bound
+     * of 24 of 24 is 0.816); 21 would not be. */
+    it_add_jpegs(&g.srv, g.mgr, project, "calib", "c", 24, 300);
     char *w = it_new_user(&g.srv, &g.seq, "worker");
     json_t *t;
     int labeled = 0;
@@ -525,18 +527,18 @@ static void test_calibrated_threshold(void **state)
         json_decref(t);
         labeled++;
     }
-    assert_int_equal(labeled, 6);
+    assert_int_equal(labeled, 24);
     long long deadline = it_now_ms() + 20000;
     for (;;) {
         json_t *done = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done", (long long)project);
         size_t n = json_array_size(json_object_get(done, "items"));
         json_decref(done);
-        if (n == 6)
+        if (n == 24)
             break;
         assert_true(it_now_ms() < deadline);
         it_sleep_ms(100);
     }
-    /* Now the model has been right on 6 of 6: new confident items are accepted. */
+    /* Now the model has been right on 24 of 24: new confident items are accepted. */
     it_add_jpegs(&g.srv, g.mgr, project, "calib2", "d", 4, 400);
     json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items?limit=50", (long long)project);
     size_t i;
@@ -580,6 +582,119 @@ static void test_bad_models(void **state)
     free(w);
 }
 
+/* prelabel.uncertain_first: new items are handed out lowest score first. The test
+ * model scores 0.55 when id % 3 == 0, else 0.97; nothing is routed (auto_accept 1,
+ * no confirm step) and there is no calibration sample (verify_rate 0), so a worker
+ * gets every 0.55 item before any 0.97 one, whatever the ids. Without the option the
+ * same project hands them out by id (checked first). */
+static void test_uncertain_first(void **state)
+{
+    (void)state;
+    for (int on = 0; on < 2; on++) {
+        char opts[160];
+        snprintf(opts, sizeof opts, "\"auto_accept\":1,\"verify_rate\":0,\"uncertain_first\":%s", on ? "true" : "false");
+        int64_t project = routed_project("uncertain", 1, opts);
+        it_add_jpegs(&g.srv, g.mgr, project, "uncertain", on ? "u" : "v", 9, 600 + 20 * on);
+        json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+        size_t i;
+        json_t *it;
+        int unsure = 0;
+        json_array_foreach(json_object_get(items, "items"), i, it) {
+            json_decref(wait_prediction(it_json_int(it, "id")));
+            unsure += it_json_int(it, "id") % 3 == 0;
+        }
+        json_decref(items);
+        assert_true(unsure > 0 && unsure < 9);
+        char *w = it_new_user(&g.srv, &g.seq, "worker");
+        json_t *t;
+        int handed = 0, order_by_score = 1;
+        int64_t last_id = 0;
+        int ascending_ids = 1;
+        while ((t = it_next_task(&g.srv, w, project))) {
+            int64_t item = it_json_int(json_object_get(t, "item"), "id");
+            if ((handed < unsure) != (item % 3 == 0))
+                order_by_score = 0;
+            if (item < last_id)
+                ascending_ids = 0;
+            last_id = item;
+            json_decref(it_json_requestf(&g.srv, "POST", w, "{\"answer\":{\"label\":\"cat\"}}", 200,
+                                         "/v1/assignments/%lld/submit", (long long)it_json_int(t, "assignment_id")));
+            json_decref(t);
+            handed++;
+        }
+        assert_int_equal(handed, 9);
+        if (on) {
+            assert_true(order_by_score);
+        } else {
+            assert_true(ascending_ids);
+            assert_false(order_by_score);
+        }
+        free(w);
+    }
+}
+
+/* prelabel.model_vote: the model's prediction is one more piece of evidence in the
+ * Dawid-Skene result (method "model_assisted"), except on the model's calibration
+ * sample (here verify_rate 1: every item), whose results stay independent of it. Two
+ * workers split on every item; with the vote the model's side wins where they split. */
+static void test_model_vote(void **state)
+{
+    (void)state;
+    for (int calibration = 0; calibration < 2; calibration++) {
+        char opts[160];
+        snprintf(opts, sizeof opts, "\"auto_accept\":1,\"verify_rate\":%d,\"model_vote\":true", calibration);
+        int64_t project = routed_project("vote", 2, opts);
+        it_add_jpegs(&g.srv, g.mgr, project, "vote", calibration ? "w" : "x", 6, 700 + 20 * calibration);
+        json_t *items = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/items", (long long)project);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(items, "items"), i, it)
+            json_decref(wait_prediction(it_json_int(it, "id")));
+        json_decref(items);
+        for (int k = 0; k < 2; k++) {   /* k 0 gives the model's answer, k 1 the other one */
+            char *w = it_new_user(&g.srv, &g.seq, "worker");
+            json_t *t;
+            while ((t = it_next_task(&g.srv, w, project))) {
+                json_t *pre = json_object_get(json_object_get(t, "prelabel"), "answer");
+                assert_non_null(pre);
+                const char *label = it_json_str(pre, "label");
+                char body[96];
+                snprintf(body, sizeof body, "{\"answer\":{\"label\":\"%s\"}}",
+                         (k == 0) == (strcmp(label, "cat") == 0) ? "cat" : "dog");
+                json_decref(it_json_requestf(&g.srv, "POST", w, body, 200, "/v1/assignments/%lld/submit",
+                                             (long long)it_json_int(t, "assignment_id")));
+                json_decref(t);
+            }
+            free(w);
+        }
+        long long deadline = it_now_ms() + 20000;
+        json_t *done = NULL;
+        for (;;) {
+            done = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/projects/%lld/results?state=done",
+                                    (long long)project);
+            if (json_array_size(json_object_get(done, "items")) == 6)
+                break;
+            json_decref(done);
+            assert_true(it_now_ms() < deadline);
+            it_sleep_ms(100);
+        }
+        int with_model = 0;
+        json_array_foreach(json_object_get(done, "items"), i, it) {
+            /* Per control: "label" is the choice (the boxes have their own method). */
+            json_t *label_detail = json_object_get(json_object_get(it, "detail"), "label");
+            assert_string_equal(it_json_str(label_detail, "method"), calibration ? "dawid_skene" : "model_assisted");
+            json_t *preds = it_json_requestf(&g.srv, "GET", g.mgr, NULL, 200, "/v1/items/%lld/predictions",
+                                             (long long)it_json_int(it, "item_id"));
+            json_t *pre = json_object_get(json_array_get(json_object_get(preds, "items"), 0), "answer");
+            with_model += json_equal(json_object_get(pre, "label"), json_object_get(json_object_get(it, "answer"), "label"));
+            json_decref(preds);
+        }
+        json_decref(done);
+        if (!calibration)
+            assert_int_equal(with_model, 6);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +703,8 @@ int main(void)
         cmocka_unit_test(test_confidence_routing),
         cmocka_unit_test(test_calibrated_threshold),
         cmocka_unit_test(test_confirm_step),
+        cmocka_unit_test(test_uncertain_first),
+        cmocka_unit_test(test_model_vote),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

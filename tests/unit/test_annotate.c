@@ -634,7 +634,9 @@ static void test_workflow_defaults(void **state)
     assert_true(near(num_at(wf, "gold", "max_wer"), 0.1));
     assert_true(near(num_at(wf, "trust", "prior_correct"), 3));
     assert_int_equal(int_at(wf, "checks", "same_answer_min"), 20);
-    assert_int_equal(json_object_size(json_object_get(wf, "prelabel")), 9);   /* ... verify_from */
+    assert_int_equal(json_object_size(json_object_get(wf, "prelabel")), 11);   /* ... verify_from, uncertain_first, model_vote */
+    assert_true(json_is_false(json_object_get(json_object_get(wf, "prelabel"), "uncertain_first")));
+    assert_true(json_is_false(json_object_get(json_object_get(wf, "prelabel"), "model_vote")));
     json_decref(wf);
 
     /* {} is the same as NULL. */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "annotate/classifier.h"
+#include "annotate/prelabel.h"
 #include "unit_util.h"
 
 #include <math.h>
@@ -221,6 +222,111 @@ static void test_bytes(void **state)
     tly_cls_model_clear(&m);
 }
 
+/* ---- tly_prelabel_threshold: the auto-accept threshold for a target accuracy ---------- */
+
+static double unit_draw(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+/* n pairs with scores uniform in [lo, hi); the model is right with probability equal
+ * to its score (calibrated), the crowd with probability crowd; a pair agrees when both
+ * are right (wrong answers are taken to differ). */
+static void make_pairs(double *score, unsigned char *right, size_t n, double lo, double hi, double crowd,
+                       uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        score[i] = lo + (hi - lo) * unit_draw(&seed);
+        int model_right = unit_draw(&seed) < score[i];
+        int crowd_right = unit_draw(&seed) < crowd;
+        right[i] = (unsigned char)(model_right && crowd_right);
+    }
+}
+
+static void test_threshold_needs_evidence(void **state)
+{
+    (void)state;
+    double score[50];
+    unsigned char right[50];
+    for (int i = 0; i < 50; i++) {
+        score[i] = 0.99;
+        right[i] = 1;
+    }
+    /* Fewer pairs than min_calibration: never. */
+    assert_true(tly_prelabel_threshold(score, right, 50, 0.95, 100) > 1);
+    assert_true(tly_prelabel_threshold(score, right, 0, 0.95, 0) > 1);
+    /* 50 of 50 agreeing pairs are not evidence for 0.95 (their one-sided 99% lower
+     * bound is 0.90), but are for 0.85. */
+    assert_true(tly_prelabel_threshold(score, right, 50, 0.95, 50) > 1);
+    assert_true(fabs(tly_prelabel_threshold(score, right, 50, 0.85, 50) - 0.99) < 1e-12);
+}
+
+/* A lucky streak at the top does not make a threshold: the bug was a young model
+ * whose top 55 pairs all agreed auto-accepting thousands of items 94% right. */
+static void test_threshold_streak(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    double score[N];
+    unsigned char right[N];
+    uint64_t seed = 7;
+    for (int i = 0; i < N; i++) {
+        score[i] = i < 55 ? 0.9 + 0.09 * unit_draw(&seed) : 0.3 + 0.5 * unit_draw(&seed);
+        right[i] = i < 55 ? 1 : unit_draw(&seed) < 0.7;
+    }
+    assert_true(tly_prelabel_threshold(score, right, N, 0.95, 100) > 1);
+}
+
+/* A calibrated model and a crowd 95% right: agreement understates the model by the
+ * crowd's errors, and the threshold lands where the model itself reaches 0.95,
+ * not above 0.99 as the plain agreement rule would put it. */
+static void test_threshold_crowd_correction(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    double *score = malloc(N * sizeof *score);
+    unsigned char *right = malloc(N);
+    assert_non_null(score);
+    assert_non_null(right);
+    make_pairs(score, right, N, 0.5, 1.0, 0.95, 42);
+    double t = tly_prelabel_threshold(score, right, N, 0.95, 100);
+    assert_true(t >= 0.92);
+    assert_true(t <= 0.975);
+    /* A perfect crowd: the same threshold region without any correction. */
+    make_pairs(score, right, N, 0.5, 1.0, 1.0, 42);
+    double perfect = tly_prelabel_threshold(score, right, N, 0.95, 100);
+    assert_true(perfect >= 0.92);
+    assert_true(perfect <= 0.975);
+    free(score);
+    free(right);
+}
+
+/* The crowd is never taken to be less accurate than the target: low agreement on
+ * pairs the model calls sure is the model's fault (a young model), not the crowd's.
+ * With the floor at 0.93, as before, 0.91 agreement passed (the model taken to be
+ * 98% right, the cautious bound 0.956); floored at the target 0.95 it does not. */
+static void test_threshold_crowd_floor(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    double score[N];
+    unsigned char right[N];
+    uint64_t seed = 3;
+    for (int i = 0; i < N; i++) {
+        score[i] = 0.955 + 0.04 * unit_draw(&seed);
+        right[i] = i % 100 < 91;
+    }
+    assert_true(tly_prelabel_threshold(score, right, N, 0.95, 100) > 1);
+    /* At 0.93 agreement the model is taken to be ~98% right (0.93 / 0.95), and 1,000
+     * pairs are enough to say so: accepted. */
+    for (int i = 0; i < N; i++)
+        right[i] = i % 100 < 93;
+    assert_true(tly_prelabel_threshold(score, right, N, 0.95, 100) < 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +334,10 @@ int main(void)
         cmocka_unit_test(test_train_separable),
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_bytes),
+        cmocka_unit_test(test_threshold_needs_evidence),
+        cmocka_unit_test(test_threshold_streak),
+        cmocka_unit_test(test_threshold_crowd_correction),
+        cmocka_unit_test(test_threshold_crowd_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,7 +97,7 @@ static void test_migrations_idempotent(void **state)
     char url[160];
     assert_string_equal(tly_store_backend_name(f->st), "sqlite");
     assert_int_equal(tly_store_schema_version(f->st, &version, &err), 0);
-    assert_int_equal(version, 7);   /* the latest migration */
+    assert_int_equal(version, 8);   /* the latest migration */
     make_user(f->st, "alice");
 
     /* Reopen through the "sqlite:" URL form: nothing is re-applied, data is kept. */
@@ -107,7 +107,7 @@ static void test_migrations_idempotent(void **state)
     assert_int_equal(tly_store_open(url, &f->st, &err), 0);
     version = 0;
     assert_int_equal(tly_store_schema_version(f->st, &version, &err), 0);
-    assert_int_equal(version, 7);   /* the latest migration */
+    assert_int_equal(version, 8);   /* the latest migration */
     int64_t n = 0;
     assert_int_equal(tly_store_user_count(f->st, &n, &err), 0);
     assert_int_equal(n, 1);

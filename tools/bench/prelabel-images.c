@@ -267,6 +267,9 @@ static struct {
     int64_t id_lo, id_hi;
     int nworkers;
     int think_ms;             /* each worker's time per judgment (0: as fast as tallyd answers) */
+    double verify_from;       /* the model run's prelabel.verify_from */
+    int uncertain_first;      /* and prelabel.uncertain_first */
+    int min_calibration;      /* and prelabel.min_calibration */
     uint64_t seed;
     atomic_int stop;
     atomic_long judgments, errors;
@@ -466,13 +469,16 @@ static int run(bench_conn *admin, const char *labels_path, int with_model)
     if (load_truth(admin, labels_path) < 0)
         return -1;
     snprintf(path, sizeof path, "/v1/projects/%" PRId64, g.project);
+    char prelabel[512];
+    snprintf(prelabel, sizeof prelabel,
+             ",\"prelabel\":{\"target_accuracy\":0.95,\"min_calibration\":%d,\"verify_rate\":0.05,"
+             "\"verify_from\":%g,\"min_train\":300,\"retrain_growth\":0.25,\"uncertain_first\":%s,\"model_vote\":true}",
+             g.min_calibration, g.verify_from, g.uncertain_first ? "true" : "false");
     snprintf(body, sizeof body,
              "{\"workflow\":{\"overlap\":3,\"max_overlap\":7,\"min_confidence\":0.95,\"gold_rate\":0,"
              "\"min_trust\":0,\"quiz\":{\"size\":0},\"lease_seconds\":600,\"consensus\":{\"choice\":\"dawid_skene\"},"
              "\"checks\":{\"same_answer_min\":0},\"review\":{\"sample_rate\":0}%s}}",
-             with_model ? ",\"prelabel\":{\"target_accuracy\":0.95,\"min_calibration\":100,\"verify_rate\":0.05,\"verify_from\":0.5,"
-                          "\"min_train\":300,\"retrain_growth\":0.25}"
-                        : "");
+             with_model ? prelabel : "");
     json_t *j = call(admin, "PATCH", path, body, 200);
     if (!j)
         return -1;
@@ -590,7 +596,9 @@ static void usage(void)
     fprintf(stderr, "usage: bench_prelabel-images make-items DIR COUNT IMAGES_IDX LABELS_IDX\n"
                     "       bench_prelabel-images prepare --url URL --token TOKEN --items-dir DIR\n"
                     "       bench_prelabel-images run --url URL --token TOKEN --project P --labels FILE\n"
-                    "                             --mode plain|model [--workers W] [--seed S] [--think-ms T]\n");
+                    "                             --mode plain|model [--workers W] [--seed S] [--think-ms T]\n"
+                    "                             [--verify-from V] [--uncertain-first 0|1]\n"
+                    "                             [--min-calibration N]\n");
 }
 
 int main(int argc, char **argv)
@@ -609,6 +617,9 @@ int main(int argc, char **argv)
     const char *url = NULL, *token = NULL, *items_dir = NULL, *labels = NULL, *mode = NULL;
     g.nworkers = 32;
     g.seed = 2026;
+    g.verify_from = 0.5;
+    g.uncertain_first = 1;
+    g.min_calibration = 100;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--url") == 0)
@@ -625,6 +636,12 @@ int main(int argc, char **argv)
             g.project = strtoll(v, NULL, 10);
         else if (strcmp(k, "--think-ms") == 0)
             g.think_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(k, "--min-calibration") == 0)
+            g.min_calibration = (int)strtol(v, NULL, 10);
+        else if (strcmp(k, "--uncertain-first") == 0)
+            g.uncertain_first = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+        else if (strcmp(k, "--verify-from") == 0)
+            g.verify_from = strtod(v, NULL);
         else if (strcmp(k, "--workers") == 0)
             g.nworkers = (int)strtol(v, NULL, 10);
         else if (strcmp(k, "--seed") == 0)
