@@ -520,10 +520,11 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
     int confirm = confirm_step(st, item_id, js, n, &extra, &score, err);
     if (confirm < 0)
         goto out;
+    int voted = 0;
     if (strcmp(r->method, "dawid_skene") == 0) {
-        /* Not in a confirm step: that combines the model's score with the person's
-         * confidence itself. */
-        int voted = confirm == 0 ? vote_of(st, r, item_id, &vote, err) : 0;
+        /* In a confirm step whose people agree with the model, the vote is what the
+         * step weighs (below); a rejected step is decided by people. */
+        voted = confirm != 2 ? vote_of(st, r, item_id, &vote, err) : 0;
         if (voted < 0)
             goto out;
         apply_dawid_skene(r, item_id, answer, detail, voted ? &vote : NULL);
@@ -549,7 +550,10 @@ static int decide_item(tly_store *st, run *r, int64_t item_id, tly_error *err)
          * result is a human one (method "confirmed", the worker's answer): it counts
          * as an accepted label for the classifier and as a calibration pair, like any
          * crowd result. */
-        double both = 1 - (1 - score) * (1 - confidence);
+        /* With prelabel.model_vote, the vote's posterior: the formula below is a
+         * bound that ignores the class prior, and sent one in four agreeing items of
+         * tools/bench/prelabel-images to a second check. */
+        double both = voted ? confidence : 1 - (1 - score) * (1 - confidence);
         if (both + 1e-9 >= r->min_confidence) {
             confidence = both;
             method = "confirmed";
