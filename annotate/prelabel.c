@@ -353,23 +353,12 @@ static double verify_draw(const tly_project *p, int64_t item_id)
 }
 
 /* The calibration sample: the backend's, else the verification draw. */
-static int calibration_item(const tly_project *p, const tly_model *m, int64_t item_id)
+int tly_prelabel_calibration_item(const tly_project *p, const tly_model *m, int64_t item_id)
 {
     const tly_prelabel_backend *be = backend_of(m);
     return be && be->calibration_item
                ? be->calibration_item(item_id)
                : verify_draw(p, item_id) < tly_workflow_number(p->workflow, "prelabel", "verify_rate");
-}
-
-int tly_prelabel_calibration_item(tly_store *st, const tly_project *p, int64_t model_id, int64_t item_id,
-                                  tly_error *err)
-{
-    tly_model m = {0};
-    if (tly_store_model_get(st, model_id, &m, err) < 0)
-        return -1;
-    int rc = calibration_item(p, &m, item_id);
-    tly_model_clear(&m);
-    return rc;
 }
 
 /* prelabel.model_vote: a fresh item left to people starts one judgment short of the
@@ -386,9 +375,9 @@ static int assist(tly_store *st, const tly_project *p, const tly_model *m, const
      * waits for the threshold, which may accept or confirm it (an assisted start is
      * kept across fits: in the benchmark, assisting from the first fit on left ~2,800
      * items assisted that later fits would have confirmed, +2,400 judgments). */
-    if (!json_is_true(json_object_get(json_object_get(p->workflow, "prelabel"), "model_vote")) || !th.calibrated ||
+    if (!tly_workflow_number(p->workflow, "prelabel", "model_vote") || !th.calibrated ||
         overlap < 3 || (th.first > 1 && score >= tly_workflow_number(p->workflow, "prelabel", "verify_from")) ||
-        calibration_item(p, m, it->id))
+        tly_prelabel_calibration_item(p, m, it->id))
         return 0;
     tly_error move_err;
     if (tly_store_item_route_verify(st, it->id, overlap, overlap - 1, &move_err) < 0)
@@ -420,14 +409,14 @@ static int route(tly_store *st, const tly_project *p, const tly_model *m, const 
     if (strcmp(it->state, "new") != 0)
         return 0;
     tly_error move_err;
-    if (json_is_true(json_object_get(json_object_get(p->workflow, "prelabel"), "uncertain_first"))) {
+    if (tly_workflow_number(p->workflow, "prelabel", "uncertain_first")) {
         /* Active learning: the least sure first, so that while the model learns, people
          * label what it would not accept anyway (and what teaches it most), and the
          * items it is sure of are still fresh when a threshold exists. The
          * calibration sample gets a draw instead of its score: spread evenly through
          * the order, whatever the model thinks of it, so the pairs the threshold is
          * derived from keep covering every score. */
-        if (tly_store_item_set_priority(st, it->id, calibration_item(p, m, it->id) ? verify_draw(p, it->id) : score,
+        if (tly_store_item_set_priority(st, it->id, tly_prelabel_calibration_item(p, m, it->id) ? verify_draw(p, it->id) : score,
                                         err) < 0)
             return -1;
     }

@@ -78,11 +78,10 @@ typedef struct {
 double tly_prelabel_threshold(const double *score, const unsigned char *right, size_t n, double target,
                               int64_t need);
 
-/* Whether people's labels on item_id calibrate model_id (its backend's calibration
+/* Whether people's labels on item_id calibrate model m (its backend's calibration
  * sample, else the project's verify_rate draw): such items are labeled without the
- * model's help, so their results stay an independent check of it. 1, 0, or -1. */
-int tly_prelabel_calibration_item(tly_store *st, const tly_project *p, int64_t model_id, int64_t item_id,
-                                  tly_error *err);
+ * model's help, so their results stay an independent check of it. 1 or 0. */
+int tly_prelabel_calibration_item(const tly_project *p, const tly_model *m, int64_t item_id);
 
 extern const tly_prelabel_backend tly_prelabel_remote;
 /* Built-in "vad" (prelabel_vad.c): speech / non-speech audio_segments; built-in "asr"

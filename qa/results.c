@@ -314,6 +314,7 @@ typedef struct {
     /* outcome counters */
     int64_t done, review, more;
     int model_vote;               /* prelabel.model_vote */
+    tly_model vote_model;         /* the last voting model read (its calibration sample) */
 } run;
 
 /* A reproducible draw in [0,1) per item, keyed by the project's secret: which items
@@ -399,13 +400,16 @@ static int vote_of(tly_store *st, run *r, int64_t item_id, tly_prediction *out, 
         return -1;
     int rc = 0;
     if (n > 0 && list[0].answer && list[0].score >= 0) {
-        rc = tly_prelabel_calibration_item(st, &r->p, list[0].model_id, item_id, err);
-        if (rc == 0) {
+        /* One model read per run, not per item: a project has one or two models. */
+        if (r->vote_model.id != list[0].model_id) {
+            tly_model_clear(&r->vote_model);
+            if (tly_store_model_get(st, list[0].model_id, &r->vote_model, err) < 0)
+                rc = -1;
+        }
+        if (rc == 0 && !tly_prelabel_calibration_item(&r->p, &r->vote_model, item_id)) {
             *out = list[0];
             memset(&list[0], 0, sizeof list[0]);
             rc = 1;
-        } else if (rc == 1) {
-            rc = 0;
         }
     }
     tly_prediction_list_free(list, n);
@@ -645,7 +649,7 @@ static int prepare(tly_store *st, int64_t project_id, run *r, tly_error *err)
     r->max_overlap = (int)tly_workflow_number(wf, NULL, "max_overlap");
     r->min_confidence = tly_workflow_number(wf, NULL, "min_confidence");
     r->sample_rate = tly_workflow_number(wf, "review", "sample_rate");
-    r->model_vote = json_is_true(json_object_get(json_object_get(wf, "prelabel"), "model_vote"));
+    r->model_vote = tly_workflow_number(wf, "prelabel", "model_vote") != 0;
     if (workers_load(st, project_id, &r->w, err) < 0)
         return -1;
     /* Choice controls: one fit each. */
@@ -749,6 +753,7 @@ int tly_quality_aggregate(tly_store *st, int64_t project_id, tly_error *err)
 out:
     free(ids);
     tly_project_clear(&r.p);
+    tly_model_clear(&r.vote_model);
     workers_free(&r.w);
     scan_free(&r.sc);
     return rc;

@@ -1291,7 +1291,7 @@ json_t *it_json_requestf(it_server *s, const char *method, const char *token, co
 
 void it_release_all(it_server *s, const char *mgr, int64_t project, int n)
 {
-    long long deadline = it_now_ms() + 30000;
+    long long deadline = it_now_ms() + 60000;   /* the aggregation job under ASan on a busy VM */
     for (;;) {
         json_t *res = it_json_requestf(s, "GET", mgr, NULL, 200, "/v1/projects/%lld/results?state=done&limit=200",
                                        (long long)project);

@@ -217,7 +217,7 @@ char *it_new_user(it_server *s, int *seq, const char *role);
 /* POST /v1/projects with body (a JSON text) as token; asserts 201 and an id > 0,
  * returns the id. */
 int64_t it_post_project(it_server *s, const char *token, const char *body);
-/* Waits (30 s at most) until n results of project are done, then accepts them all in
+/* Waits (60 s at most) until n results of project are done, then accepts them all in
  * an acceptance lot (every sampled item "ok"), asserting the lot is accepted. */
 void it_release_all(it_server *s, const char *mgr, int64_t project, int n);
 /* A project whose items get exactly `overlap` judgments each: no quiz, no gold, no

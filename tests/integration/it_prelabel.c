@@ -150,6 +150,17 @@ static json_t *wait_prediction(int64_t item)
     return it_wait_prediction(&g.srv, g.mgr, item, NULL, 30000);
 }
 
+/* Submits answer (borrowed) for task (a work/next body) as tok; must be 200. */
+static void submit_answer(const char *tok, json_t *task, json_t *answer)
+{
+    json_t *sub = json_pack("{s:O}", "answer", answer);
+    char *text = json_dumps(sub, JSON_COMPACT);
+    json_decref(sub);
+    json_decref(it_json_requestf(&g.srv, "POST", tok, text, 200, "/v1/assignments/%lld/submit",
+                                 (long long)it_json_int(task, "assignment_id")));
+    free(text);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -425,12 +436,8 @@ static void test_confirm_step(void **state)
         json_t *answer = json_deep_copy(pre);
         if (item % 2)
             json_object_set_new(answer, "label", json_string(strcmp(it_json_str(pre, "label"), "cat") ? "cat" : "dog"));
-        json_t *sub = json_pack("{s:o}", "answer", answer);
-        char *text = json_dumps(sub, JSON_COMPACT);
-        json_decref(sub);
-        json_decref(it_json_requestf(&g.srv, "POST", w1, text, 200, "/v1/assignments/%lld/submit",
-                                     (long long)it_json_int(t, "assignment_id")));
-        free(text);
+        submit_answer(w1, t, answer);
+        json_decref(answer);
         json_decref(t);
         first++;
     }
@@ -517,12 +524,7 @@ static void test_calibrated_threshold(void **state)
         json_t *again = it_next_task(&g.srv, w, project);   /* the same lease, now with its prelabel */
         json_t *pre = json_object_get(json_object_get(again, "prelabel"), "answer");
         assert_non_null(pre);
-        json_t *sub = json_pack("{s:O}", "answer", pre);
-        char *text = json_dumps(sub, JSON_COMPACT);
-        json_decref(sub);
-        json_decref(it_json_requestf(&g.srv, "POST", w, text, 200, "/v1/assignments/%lld/submit",
-                             (long long)it_json_int(t, "assignment_id")));
-        free(text);
+        submit_answer(w, t, pre);
         json_decref(again);
         json_decref(t);
         labeled++;

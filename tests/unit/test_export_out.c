@@ -47,6 +47,25 @@ static void test_numbers_match_printf(void **state)
 }
 
 /* An output under a fresh temp dir (mkdtemp template in dir): DIR/data, DIR/manifest.jsonl. */
+/* The manifest's first line carries the SHA-256 of the len bytes at data. */
+static void assert_manifest_names(const char *manifest, const void *data, size_t len)
+{
+    char hex[65], line[512] = "";
+    tly_sha256_hex(data, len, hex);
+    FILE *fp = fopen(manifest, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_non_null(strstr(line, hex));
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static tly_export_out *new_out(char *dir, char root[64], char manifest[64])
 {
     assert_non_null(mkdtemp(dir));
@@ -87,19 +106,11 @@ static void test_json_is_janssons_text(void **state)
     assert_string_equal(got, want);
     assert_int_equal(bytes, (int64_t)strlen(want));
     /* The manifest line has the file's hash. */
-    char hex[65];
-    tly_sha256_hex(want, strlen(want), hex);
-    fp = fopen(manifest, "r");
-    char line[512] = "";
-    assert_non_null(fgets(line, sizeof line, fp));
-    fclose(fp);
-    assert_non_null(strstr(line, hex));
+    assert_manifest_names(manifest, want, strlen(want));
     free(want);
     json_decref(v);
     tly_export_out_free(out);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_tree(dir);
 }
 
 /* Files larger than a buffer go through the writer thread (double buffering),
@@ -158,20 +169,13 @@ static void test_large_files_and_scratch(void **state)
     assert_int_equal(fread(got, 1, main_len + 1, fp), main_len);
     fclose(fp);
     assert_memory_equal(got, want, main_len);
-    char hex[65], line[512] = "";
-    tly_sha256_hex(want, main_len, hex);
-    fp = fopen(manifest, "r");
-    assert_non_null(fgets(line, sizeof line, fp));
-    fclose(fp);
-    assert_non_null(strstr(line, hex));
+    assert_manifest_names(manifest, want, main_len);
     free(want);
     free(side);
     free(piece);
     free(got);
     tly_export_out_free(out);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_tree(dir);
 }
 
 int main(void)
